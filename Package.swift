@@ -1,0 +1,104 @@
+// swift-tools-version:6.0
+// panic-gateway: reads panic buttons, keeps every alert durable, delivers it signed.
+import PackageDescription
+
+let package = Package(
+    name: "panic-gateway",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "panic-gateway", targets: ["panic-gateway"]),
+        .executable(name: "panicctl", targets: ["panicctl"]),
+        .executable(name: "panic-receiver", targets: ["panic-receiver"]),
+        .executable(name: "panic-bench", targets: ["panic-bench"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        .package(url: "https://github.com/apple/swift-certificates", from: "1.21.1"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
+        .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
+    ],
+    targets: [
+        // The only C in the project: epoll, timerfd, eventfd, adjtimex, ioctls.
+        .target(name: "CPanicSys", path: "Sources/CPanicSys"),
+        // Swift face of the C shim; the only module that imports CPanicSys.
+        .target(name: "PanicPlatform", dependencies: ["CPanicSys", "PanicCore"]),
+        // Pure decisions and data: edges, debounce, alerts, retry. No I/O.
+        .target(name: "PanicCore"),
+        // TOML configuration with located, explicit errors.
+        .target(name: "PanicConfig", dependencies: ["PanicCore", "TOMLKit"]),
+        // RFC 9421 signatures and RFC 9530 digests, shared by gateway and receiver.
+        .target(name: "PanicSigning", dependencies: [
+            "PanicCore",
+            .product(name: "Crypto", package: "swift-crypto"),
+        ]),
+        // The durable outbox (SQLite via GRDB).
+        .target(name: "PanicOutbox", dependencies: [
+            "PanicCore",
+            .product(name: "GRDB", package: "GRDB.swift"),
+        ]),
+        // The input loop thread and input sources.
+        .target(name: "PanicInputs", dependencies: [
+            "PanicCore", "PanicPlatform",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        // Delivery of outbox alerts to destinations (signed HTTPS).
+        .target(name: "PanicUplink", dependencies: [
+            "PanicCore", "PanicOutbox", "PanicSigning",
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ]),
+        // The reference central receiver as a library.
+        .target(name: "PanicReceiverKit", dependencies: [
+            "PanicCore", "PanicSigning",
+            .product(name: "GRDB", package: "GRDB.swift"),
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "HummingbirdTLS", package: "hummingbird"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ]),
+        // Throw-away certificates for the demo, benchmarks and tests.
+        .target(name: "PanicDevCerts", dependencies: [
+            .product(name: "X509", package: "swift-certificates"),
+            .product(name: "Crypto", package: "swift-crypto"),
+        ]),
+        // The daemon: wires inputs, outbox and uplinks into services.
+        .target(name: "PanicGatewayKit", dependencies: [
+            "PanicCore", "PanicConfig", "PanicPlatform", "PanicSigning", "PanicOutbox",
+            "PanicInputs", "PanicUplink",
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ]),
+        .executableTarget(name: "panic-gateway", dependencies: [
+            "PanicGatewayKit", "PanicReceiverKit", "PanicDevCerts", "PanicConfig", "PanicSigning",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .executableTarget(name: "panicctl", dependencies: [
+            "PanicConfig", "PanicSigning", "PanicOutbox", "PanicPlatform",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .executableTarget(name: "panic-receiver", dependencies: [
+            "PanicReceiverKit",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .executableTarget(name: "panic-bench", dependencies: [
+            "PanicGatewayKit", "PanicReceiverKit", "PanicDevCerts",
+        ]),
+        .testTarget(name: "PanicCoreTests", dependencies: ["PanicCore"], resources: [.copy("Traces")]),
+        .testTarget(name: "PanicConfigTests", dependencies: ["PanicConfig"], resources: [.copy("BadConfigs")]),
+        .testTarget(name: "PanicOutboxTests", dependencies: ["PanicOutbox"]),
+        .testTarget(name: "PanicSigningTests", dependencies: ["PanicSigning"]),
+        .testTarget(name: "PanicInputsTests", dependencies: ["PanicInputs", "PanicPlatform"]),
+        .testTarget(name: "PanicEndToEndTests", dependencies: [
+            "PanicGatewayKit", "PanicReceiverKit", "PanicDevCerts",
+        ]),
+    ]
+)

@@ -1,0 +1,316 @@
+import Foundation
+import GRDB
+import PanicCore
+
+/// The durable outbox: SQLite in WAL mode with `synchronous=FULL`. An alert
+/// is accepted only once the transaction holding it has committed, which
+/// with these settings means it is on disk. Each destination keeps its own
+/// delivery state; alarms go first and are never evicted.
+public final class Outbox: @unchecked Sendable {
+    public let path: String
+    public let destinations: [String]
+    /// Most undelivered telemetry kept per destination before the oldest goes.
+    public let maximumTelemetry: Int
+    public let openReport: OutboxOpenReport
+    private let pool: DatabasePool
+    private let ids = AlertIDGenerator()
+
+    /// Opens (or creates) the outbox at `path`. A corrupt file is moved aside
+    /// and what can be read from it is carried into a fresh one; see
+    /// `openReport`. Throws only when no usable database can be made at all.
+    public init(path: String, destinations: [String], maximumTelemetry: Int = 10_000) throws(OutboxError) {
+        self.path = path
+        self.destinations = destinations
+        self.maximumTelemetry = maximumTelemetry
+        var report = OutboxOpenReport(corruptFileMovedTo: nil, salvagedAlerts: 0, corruption: nil, pendingAtStart: 0)
+        var opened: DatabasePool
+        do {
+            opened = try Self.openChecked(path)
+        } catch let corrupt as CorruptDatabase {
+            let moved = "\(path).corrupt-\(Int(Date().timeIntervalSince1970))"
+            report.corruption = corrupt.reason
+            report.corruptFileMovedTo = moved
+            for suffix in ["", "-wal", "-shm"] where FileManager.default.fileExists(atPath: path + suffix) {
+                try? FileManager.default.moveItem(atPath: path + suffix, toPath: moved + suffix)
+            }
+            do {
+                opened = try Self.openChecked(path)
+                report.salvagedAlerts = try Salvage.carry(from: moved, into: opened, destinations: destinations)
+            } catch {
+                throw OutboxError(operation: "recreate after corruption", path: path, underlying: "\(error)")
+            }
+        } catch {
+            throw OutboxError(operation: "open", path: path, underlying: "\(error)")
+        }
+        do {
+            try opened.write { db in try Self.addMissingDestinations(db, destinations: destinations) }
+            report.pendingAtStart = try opened.read { db in
+                try Int.fetchOne(db, sql: "SELECT COUNT(DISTINCT sequence) FROM deliveries WHERE state = 'pending'") ?? 0
+            }
+        } catch {
+            throw OutboxError(operation: "read at start", path: path, underlying: "\(error)")
+        }
+        pool = opened
+        openReport = report
+    }
+
+    struct CorruptDatabase: Error { var reason: String }
+
+    static func configuration() -> Configuration {
+        var config = Configuration()
+        config.busyMode = .timeout(10)
+        config.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA synchronous = FULL")
+            try db.execute(sql: "PRAGMA foreign_keys = ON")
+        }
+        return config
+    }
+
+    static func openChecked(_ path: String) throws -> DatabasePool {
+        let pool: DatabasePool
+        do {
+            pool = try DatabasePool(path: path, configuration: configuration())
+            let check = try pool.read { db in try String.fetchAll(db, sql: "PRAGMA quick_check") }
+            guard check == ["ok"] else { throw CorruptDatabase(reason: "quick_check: " + check.prefix(3).joined(separator: "; ")) }
+            try pool.write { db in try OutboxSchema.create(db) }
+        } catch let e as DatabaseError where e.resultCode == .SQLITE_CORRUPT || e.resultCode == .SQLITE_NOTADB {
+            throw CorruptDatabase(reason: e.message ?? "\(e.resultCode)")
+        }
+        return pool
+    }
+
+    /// A new destination (added to the config) starts with what is still
+    /// undelivered elsewhere, so nothing accepted misses it.
+    private static func addMissingDestinations(_ db: Database, destinations: [String]) throws {
+        for d in destinations {
+            let known = try Bool.fetchOne(db, sql: "SELECT EXISTS(SELECT 1 FROM deliveries WHERE destination = ?)", arguments: [d]) ?? false
+            if known { continue }
+            try db.execute(sql: """
+                INSERT OR IGNORE INTO deliveries(destination, sequence, state)
+                SELECT ?, sequence, 'pending' FROM deliveries WHERE state = 'pending' GROUP BY sequence
+                """, arguments: [d])
+        }
+    }
+
+    // MARK: Accepting
+
+    /// Accepts drafts in one transaction: ids, sequence numbers and the
+    /// acceptance time are assigned, every destination gets a pending
+    /// delivery, and excess telemetry is evicted. Returns only after the
+    /// commit: what it returns is durable.
+    public func accept(_ drafts: [AlertDraft], gatewayID: String, site: String, at now: WallTime) throws(OutboxError) -> [Alert] {
+        if drafts.isEmpty { return [] }
+        do {
+            return try pool.write { db in
+                var last = max(try OutboxSchema.meta(db, "last_sequence"), try Int64.fetchOne(db, sql: "SELECT MAX(sequence) FROM alerts") ?? 0)
+                var accepted: [Alert] = []
+                accepted.reserveCapacity(drafts.count)
+                let encoder = WireFormat.encoder()
+                var telemetryAdded = false
+                for d in drafts {
+                    last += 1
+                    let alert = Alert(
+                        id: ids.next(at: now), gatewayID: gatewayID, site: site, sequence: last,
+                        kind: d.kind, restores: d.restores, input: d.input, zone: d.zone, area: d.area,
+                        occurredAt: d.occurredAt, acceptedAt: now, clockSynchronized: d.clockSynchronized,
+                        test: d.test, detail: d.detail)
+                    let body = try encoder.encode(alert)
+                    try db.execute(
+                        sql: "INSERT INTO alerts(sequence, id, kind, priority, body, accepted_at_ns) VALUES(?,?,?,?,?,?)",
+                        arguments: [last, alert.id, alert.kind.rawValue, alert.priority.rawValue, body, now.nanosecondsSinceEpoch])
+                    for dest in destinations {
+                        try db.execute(sql: "INSERT INTO deliveries(destination, sequence, state) VALUES(?, ?, 'pending')", arguments: [dest, last])
+                    }
+                    if alert.priority == .telemetry { telemetryAdded = true }
+                    accepted.append(alert)
+                }
+                try OutboxSchema.setMeta(db, "last_sequence", last)
+                if telemetryAdded { try evictTelemetry(db) }
+                return accepted
+            }
+        } catch {
+            throw OutboxError(operation: "accept \(drafts.count) alert(s)", path: path, underlying: "\(error)")
+        }
+    }
+
+    private func evictTelemetry(_ db: Database) throws {
+        for dest in destinations {
+            let count = try Int.fetchOne(db, sql: """
+                SELECT COUNT(*) FROM deliveries d JOIN alerts a USING(sequence)
+                WHERE d.destination = ? AND d.state = 'pending' AND a.priority = 1
+                """, arguments: [dest]) ?? 0
+            let excess = count - maximumTelemetry
+            guard excess > 0 else { continue }
+            try db.execute(sql: """
+                UPDATE deliveries SET state = 'evicted', last_error = 'evicted: telemetry queue full'
+                WHERE destination = ? AND sequence IN (
+                  SELECT d.sequence FROM deliveries d JOIN alerts a USING(sequence)
+                  WHERE d.destination = ? AND d.state = 'pending' AND a.priority = 1
+                  ORDER BY d.sequence LIMIT ?)
+                """, arguments: [dest, dest, excess])
+            try OutboxSchema.setMeta(db, "evicted_telemetry", try OutboxSchema.meta(db, "evicted_telemetry") + Int64(excess))
+        }
+    }
+
+    // MARK: Delivering
+
+    /// Pending alerts for `destination` that may be tried at `now`: alarms
+    /// first, then by sequence.
+    public func deliverable(destination: String, now: WallTime, limit: Int = 1) throws(OutboxError) -> [PendingAlert] {
+        try pending(destination: destination, dueBy: now, limit: limit)
+    }
+
+    /// Everything pending for `destination`, in delivery order.
+    public func pending(destination: String, dueBy: WallTime? = nil, limit: Int = 1_000_000) throws(OutboxError) -> [PendingAlert] {
+        do {
+            return try pool.read { db in
+                let rows = try Row.fetchAll(db, sql: """
+                    SELECT a.sequence, a.id, a.kind, a.priority, a.body, a.accepted_at_ns, d.attempts, d.next_attempt_ns, d.last_error
+                    FROM deliveries d JOIN alerts a USING(sequence)
+                    WHERE d.destination = ? AND d.state = 'pending' AND d.next_attempt_ns <= ?
+                    ORDER BY a.priority, a.sequence LIMIT ?
+                    """, arguments: [destination, dueBy?.nanosecondsSinceEpoch ?? Int64.max, limit])
+                return rows.map(Self.pendingAlert)
+            }
+        } catch {
+            throw OutboxError(operation: "read pending for \(destination)", path: path, underlying: "\(error)")
+        }
+    }
+
+    static func pendingAlert(_ row: Row) -> PendingAlert {
+        PendingAlert(
+            sequence: row[0], id: row[1], kind: AlertKind(rawValue: row[2]) ?? .trouble,
+            priority: AlertPriority(rawValue: row[3]) ?? .telemetry, body: [UInt8](row[4] as Data),
+            acceptedAt: .init(nanosecondsSinceEpoch: row[5]), attempts: row[6],
+            nextAttemptAt: .init(nanosecondsSinceEpoch: row[7]), lastError: row[8])
+    }
+
+    /// The earliest time a deferred pending alert becomes due, if any.
+    public func nextDue(destination: String) throws(OutboxError) -> WallTime? {
+        do {
+            return try pool.read { db in
+                try Int64.fetchOne(db, sql: "SELECT MIN(next_attempt_ns) FROM deliveries WHERE destination = ? AND state = 'pending'", arguments: [destination])
+            }.map { WallTime(nanosecondsSinceEpoch: $0) }
+        } catch {
+            throw OutboxError(operation: "read next due", path: path, underlying: "\(error)")
+        }
+    }
+
+    /// The destination acknowledged the alert: it leaves this destination's queue.
+    public func markDelivered(sequence: Int64, destination: String, at now: WallTime) throws(OutboxError) {
+        do {
+            try pool.write { db in
+                try db.execute(sql: """
+                    UPDATE deliveries SET state = 'delivered', delivered_at_ns = ?, attempts = attempts + 1, last_error = NULL
+                    WHERE destination = ? AND sequence = ?
+                    """, arguments: [now.nanosecondsSinceEpoch, destination, sequence])
+            }
+        } catch {
+            throw OutboxError(operation: "mark \(sequence) delivered to \(destination)", path: path, underlying: "\(error)")
+        }
+    }
+
+    /// The destination refused or failed this alert: it stays pending and is
+    /// not tried again before `until`.
+    public func postpone(sequence: Int64, destination: String, until: WallTime, error reason: String) throws(OutboxError) {
+        do {
+            try pool.write { db in
+                try db.execute(sql: """
+                    UPDATE deliveries SET attempts = attempts + 1, next_attempt_ns = ?, last_error = ?
+                    WHERE destination = ? AND sequence = ? AND state = 'pending'
+                    """, arguments: [until.nanosecondsSinceEpoch, String(reason.prefix(500)), destination, sequence])
+            }
+        } catch {
+            throw OutboxError(operation: "defer \(sequence) for \(destination)", path: path, underlying: "\(error)")
+        }
+    }
+
+    /// Makes every deferred alert due now (a technician's "retry now").
+    public func retryNow(destination: String? = nil) throws(OutboxError) -> Int {
+        do {
+            return try pool.write { db in
+                if let destination {
+                    try db.execute(sql: "UPDATE deliveries SET next_attempt_ns = 0 WHERE state = 'pending' AND destination = ?", arguments: [destination])
+                } else {
+                    try db.execute(sql: "UPDATE deliveries SET next_attempt_ns = 0 WHERE state = 'pending'")
+                }
+                return db.changesCount
+            }
+        } catch {
+            throw OutboxError(operation: "retry now", path: path, underlying: "\(error)")
+        }
+    }
+
+    // MARK: Looking
+
+    /// Queue depth and age per destination.
+    public func summary() throws(OutboxError) -> [QueueSummary] {
+        do {
+            return try pool.read { db in
+                try destinations.map { dest in
+                    let row = try Row.fetchOne(db, sql: """
+                        SELECT
+                          SUM(d.state = 'pending'),
+                          SUM(d.state = 'pending' AND a.priority = 0),
+                          MIN(CASE WHEN d.state = 'pending' THEN a.accepted_at_ns END),
+                          SUM(d.state = 'delivered')
+                        FROM deliveries d JOIN alerts a USING(sequence) WHERE d.destination = ?
+                        """, arguments: [dest])
+                    let oldest: Int64? = row?[2]
+                    return QueueSummary(
+                        destination: dest, pending: row?[0] ?? 0, pendingAlarms: row?[1] ?? 0,
+                        oldestPendingAcceptedAt: oldest.map { WallTime(nanosecondsSinceEpoch: $0) },
+                        delivered: row?[3] ?? 0)
+                }
+            }
+        } catch {
+            throw OutboxError(operation: "summarise", path: path, underlying: "\(error)")
+        }
+    }
+
+    /// The highest sequence number ever accepted.
+    public func lastSequence() throws(OutboxError) -> Int64 {
+        do { return try pool.read { db in try OutboxSchema.meta(db, "last_sequence") } }
+        catch { throw OutboxError(operation: "read last sequence", path: path, underlying: "\(error)") }
+    }
+
+    /// How many telemetry alerts were evicted, ever.
+    public func evictedTelemetry() throws(OutboxError) -> Int64 {
+        do { return try pool.read { db in try OutboxSchema.meta(db, "evicted_telemetry") } }
+        catch { throw OutboxError(operation: "read eviction count", path: path, underlying: "\(error)") }
+    }
+
+    /// The stored alert with `id` (full or a unique prefix) or `sequence`.
+    public func alert(matching key: String) throws(OutboxError) -> Alert? {
+        do {
+            return try pool.read { db in
+                let body: Data?
+                if let seq = Int64(key) {
+                    body = try Data.fetchOne(db, sql: "SELECT body FROM alerts WHERE sequence = ?", arguments: [seq])
+                } else {
+                    body = try Data.fetchOne(db, sql: "SELECT body FROM alerts WHERE id LIKE ? || '%' LIMIT 1", arguments: [key])
+                }
+                return try body.map { try WireFormat.decode(Alert.self, from: [UInt8]($0)) }
+            }
+        } catch {
+            throw OutboxError(operation: "look up \(key)", path: path, underlying: "\(error)")
+        }
+    }
+
+    /// Drops alerts every destination has finished with, keeping the newest
+    /// `keep` for inspection. Pending alerts are never touched.
+    @discardableResult
+    public func prune(keep: Int = 10_000) throws(OutboxError) -> Int {
+        do {
+            return try pool.write { db in
+                try db.execute(sql: """
+                    DELETE FROM alerts WHERE sequence NOT IN (SELECT sequence FROM deliveries WHERE state = 'pending')
+                      AND sequence < (SELECT COALESCE(MAX(sequence), 0) - ? FROM alerts)
+                    """, arguments: [keep])
+                return db.changesCount
+            }
+        } catch {
+            throw OutboxError(operation: "prune", path: path, underlying: "\(error)")
+        }
+    }
+}
