@@ -22,6 +22,8 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
         .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
+        .package(url: "https://github.com/apple/swift-asn1", from: "1.0.0"),
     ],
     targets: [
         // The only C in the project: epoll, timerfd, eventfd, adjtimex, ioctls.
@@ -49,7 +51,7 @@ let package = Package(
         ]),
         // Delivery of outbox alerts to destinations (signed HTTPS).
         .target(name: "PanicUplink", dependencies: [
-            "PanicCore", "PanicOutbox", "PanicSigning",
+            "PanicCore", "PanicConfig", "PanicOutbox", "PanicSigning",
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
             .product(name: "Logging", package: "swift-log"),
@@ -57,10 +59,12 @@ let package = Package(
         ]),
         // The reference central receiver as a library.
         .target(name: "PanicReceiverKit", dependencies: [
-            "PanicCore", "PanicSigning",
+            "PanicCore", "PanicConfig", "PanicSigning",
             .product(name: "GRDB", package: "GRDB.swift"),
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "HummingbirdTLS", package: "hummingbird"),
+            .product(name: "HummingbirdCore", package: "hummingbird"),
+            .product(name: "HTTPTypes", package: "swift-http-types"),
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -68,6 +72,7 @@ let package = Package(
         // Throw-away certificates for the demo, benchmarks and tests.
         .target(name: "PanicDevCerts", dependencies: [
             .product(name: "X509", package: "swift-certificates"),
+            .product(name: "SwiftASN1", package: "swift-asn1"),
             .product(name: "Crypto", package: "swift-crypto"),
         ]),
         // The daemon: wires inputs, outbox and uplinks into services.
@@ -77,8 +82,14 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
+        // `panic-gateway demo`: gateway and receiver together on loopback.
+        .target(name: "PanicDemo", dependencies: [
+            "PanicGatewayKit", "PanicReceiverKit", "PanicDevCerts", "PanicInputs",
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ]),
         .executableTarget(name: "panic-gateway", dependencies: [
-            "PanicGatewayKit", "PanicReceiverKit", "PanicDevCerts", "PanicConfig", "PanicSigning",
+            "PanicGatewayKit", "PanicDemo", "PanicConfig", "PanicSigning",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "panicctl", dependencies: [
@@ -90,7 +101,7 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "panic-bench", dependencies: [
-            "PanicGatewayKit", "PanicReceiverKit", "PanicDevCerts",
+            "PanicGatewayKit", "PanicReceiverKit", "PanicDevCerts", "PanicDemo",
         ]),
         .testTarget(name: "PanicCoreTests", dependencies: ["PanicCore"], resources: [.copy("Traces")]),
         .testTarget(name: "PanicConfigTests", dependencies: ["PanicConfig"], resources: [.copy("BadConfigs")]),

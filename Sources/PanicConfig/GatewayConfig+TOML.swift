@@ -1,0 +1,160 @@
+import Foundation
+import PanicCore
+
+extension GatewayConfig {
+    /// Reads and validates the file at `path`. Every problem found is
+    /// reported, each with file, line and key.
+    public static func load(path: String) throws(ConfigErrors) -> GatewayConfig {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            let why = FileManager.default.fileExists(atPath: path) ? "cannot be read (check its permissions)" : "does not exist"
+            throw ConfigErrors(errors: [.init(file: path, line: nil, key: nil, message: "configuration file \(why)")])
+        }
+        guard let text = String(data: data, encoding: .utf8) else {
+            throw ConfigErrors(errors: [.init(file: path, line: nil, key: nil, message: "not valid UTF-8 text")])
+        }
+        return try parse(text, file: path)
+    }
+
+    /// Validates TOML text; `file` names it in errors.
+    public static func parse(_ text: String, file: String, checkFiles: Bool = true) throws(ConfigErrors) -> GatewayConfig {
+        let (table, context) = try ReadContext.parse(text, file: file)
+        let root = TableReader(table, path: "", context: context)
+
+        let gatewayID = root.string("gateway_id", required: true, allowed: "1 to 64 of A-Z a-z 0-9 . _ -", check: Validate.identifier)
+        let site = root.string("site", required: true, allowed: "a description of where the gateway is", check: { $0.isEmpty || $0.count > 200 ? "must be 1 to 200 characters" : nil })
+        let stateDir = root.string("state_dir", check: Validate.absolutePath) ?? "/var/lib/panic-gateway"
+        let keyFile = root.string("key_file", check: Validate.absolutePath) ?? stateDir + "/gateway.key"
+
+        var maxTelemetry = 10_000
+        if let outbox = root.table("outbox") {
+            maxTelemetry = outbox.int("max_telemetry", range: 100...10_000_000) ?? maxTelemetry
+            outbox.rejectUnknownKeys()
+        }
+
+        var inputs: [InputConfig] = []
+        let inputTables = root.tables("inputs") ?? []
+        if inputTables.isEmpty { root.fail("inputs", "at least one [[inputs]] table is required") }
+        var names = Set<String>()
+        for t in inputTables {
+            if let input = readInput(t, stateDir: stateDir) {
+                if !names.insert(input.spec.name).inserted { t.fail("name", "\"\(input.spec.name)\" is used by another input; names must be unique") }
+                inputs.append(input)
+            }
+        }
+
+        var uplinks: [UplinkConfig] = []
+        let uplinkTables = root.tables("uplinks") ?? []
+        if uplinkTables.isEmpty { root.fail("uplinks", "at least one [[uplinks]] table is required: alerts must go somewhere") }
+        var uplinkNames = Set<String>()
+        for t in uplinkTables {
+            if let u = readUplink(t, checkFiles: checkFiles) {
+                if !uplinkNames.insert(u.name).inserted { t.fail("name", "\"\(u.name)\" is used by another uplink; names must be unique") }
+                uplinks.append(u)
+            }
+        }
+        root.rejectUnknownKeys()
+
+        if !context.errors.isEmpty { throw ConfigErrors(errors: context.errors) }
+        return GatewayConfig(
+            gatewayID: gatewayID!, site: site!, stateDirectory: stateDir, keyFile: keyFile,
+            maximumTelemetry: maxTelemetry, inputs: inputs, uplinks: uplinks)
+    }
+
+    static func readInput(_ t: TableReader, stateDir: String) -> InputConfig? {
+        let name = t.string("name", required: true, allowed: "1 to 64 of a-z A-Z 0-9 . _ -", check: Validate.identifier)
+        let kind = t.choice("kind", InputKind.self, required: true)
+        let zone = t.int("zone", required: true, range: 0...9999)
+        let area = t.int("area", range: 0...99) ?? 1
+        let contact = t.choice("contact", ContactType.self) ?? .normallyOpen
+        var debounce = DebounceSettings(mode: .immediate, window: .milliseconds(20))
+        if let d = t.table("debounce") {
+            debounce.mode = d.choice("mode", DebounceSettings.Mode.self) ?? .immediate
+            if let w = d.int("window_ms", range: 1...1000, unit: " ms") { debounce.window = .milliseconds(Int64(w)) }
+            let hold = d.int("hold_ms", range: 1...30_000, unit: " ms")
+            switch (debounce.mode, hold) {
+            case (.hold, nil): d.fail("hold_ms", "required when mode = \"hold\"; an integer from 1 to 30000 ms")
+            case (.hold, let h?):
+                if Int64(h) < debounce.window.value / 1_000_000 { d.fail("hold_ms", "must be at least window_ms (\(debounce.window.value / 1_000_000))") }
+                debounce.hold = .milliseconds(Int64(h))
+            case (_, .some): d.fail("hold_ms", "only meaningful with mode = \"hold\" (mode is \"\(debounce.mode.rawValue)\")")
+            default: break
+            }
+            d.rejectUnknownKeys()
+        }
+        var source: SourceConfig?
+        if let s = t.table("source", required: true) {
+            let allowed = "one of: " + SourceConfig.allowedTypes.map { "\"\($0)\"" }.joined(separator: ", ")
+            switch s.string("type", required: true, allowed: allowed) {
+            case "simulated":
+                let fifo = s.string("fifo", check: Validate.absolutePath) ?? "\(stateDir)/sim/\(name ?? "input")"
+                source = .simulated(fifo: fifo)
+            case let other?:
+                s.fail("type", "\"\(other)\" is not allowed; \(allowed)")
+            case nil:
+                break
+            }
+            s.rejectUnknownKeys()
+        }
+        t.rejectUnknownKeys()
+        guard let name, let kind, let zone, let source else { return nil }
+        return InputConfig(spec: InputSpec(name: name, kind: kind, zone: zone, area: area, contact: contact, debounce: debounce), source: source)
+    }
+
+    static func readUplink(_ t: TableReader, checkFiles: Bool) -> UplinkConfig? {
+        let name = t.string("name", required: true, allowed: "1 to 64 of a-z A-Z 0-9 . _ -", check: Validate.identifier)
+        let url = t.string("url", required: true, allowed: "https://host[:port]", check: Validate.uplinkURL)
+        let fileCheck: (String) -> String? = { p in Validate.absolutePath(p) ?? (checkFiles ? Validate.readableFile(p) : nil) }
+        let ca = t.string("ca_file", check: fileCheck)
+        let cert = t.string("client_cert", check: fileCheck)
+        let key = t.string("client_key", check: fileCheck)
+        if (cert == nil) != (key == nil) { t.fail(cert == nil ? "client_cert" : "client_key", "client_cert and client_key go together: give both or neither") }
+        let connect = t.int("connect_timeout_ms", range: 100...60_000, unit: " ms") ?? 3_000
+        let request = t.int("request_timeout_ms", range: 100...120_000, unit: " ms") ?? 10_000
+        let heartbeat = t.int("heartbeat_interval_s", range: 1...3_600, unit: " s") ?? 60
+        let initial = t.int("backoff_initial_ms", range: 10...60_000, unit: " ms") ?? 250
+        let maximum = t.int("backoff_max_ms", range: 100...3_600_000, unit: " ms") ?? 30_000
+        if maximum < initial { t.fail("backoff_max_ms", "must be at least backoff_initial_ms (\(initial))") }
+        t.rejectUnknownKeys()
+        guard let name, let url else { return nil }
+        return UplinkConfig(
+            name: name, url: url, caFile: ca, clientCertificate: cert, clientKey: key,
+            connectTimeoutMilliseconds: connect, requestTimeoutMilliseconds: request,
+            heartbeatIntervalSeconds: heartbeat,
+            backoff: Backoff(initial: .milliseconds(Int64(initial)), maximum: .milliseconds(Int64(maximum))))
+    }
+}
+
+/// Field checks shared by the gateway's and the receiver's configuration.
+public enum Validate {
+    public static func identifier(_ s: String) -> String? {
+        let ok = !s.isEmpty && s.count <= 64 && s.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || "._-".contains($0)) }
+        return ok ? nil : "\"\(s)\" is not allowed; use 1 to 64 of A-Z a-z 0-9 . _ -"
+    }
+
+    public static func absolutePath(_ s: String) -> String? {
+        s.hasPrefix("/") ? nil : "must be an absolute path (starting with /), got \"\(s)\""
+    }
+
+    public static func readableFile(_ s: String) -> String? {
+        FileManager.default.isReadableFile(atPath: s) ? nil : "file \(s) does not exist or is not readable"
+    }
+
+    /// https anywhere; plain http only to loopback (tests, the demo).
+    public static func uplinkURL(_ s: String) -> String? {
+        guard let c = URLComponents(string: s), let scheme = c.scheme?.lowercased(), let host = c.host, !host.isEmpty else {
+            return "\"\(s)\" is not a URL; expected https://host[:port]"
+        }
+        if c.query != nil || c.fragment != nil { return "must not have a query or fragment" }
+        switch scheme {
+        case "https": return nil
+        case "http":
+            return isLoopback(host) ? nil : "plain http is allowed only to a loopback address (127.0.0.0/8, ::1, localhost); use https for \(host)"
+        default:
+            return "scheme \"\(scheme)\" is not allowed; use https"
+        }
+    }
+
+    public static func isLoopback(_ host: String) -> Bool {
+        host == "localhost" || host == "::1" || host == "[::1]" || host.hasPrefix("127.")
+    }
+}

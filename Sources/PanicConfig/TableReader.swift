@@ -1,0 +1,121 @@
+import TOMLKit
+
+extension TOMLTable {
+    func array(for key: String) -> TOMLArray? { self[key]?.array }
+}
+
+/// Reads one TOML table, recording located errors instead of stopping at the
+/// first, and refusing keys nobody asked for.
+final class TableReader {
+    let table: TOMLTable
+    let path: String
+    let context: ReadContext
+    private var consumed: Set<String> = []
+
+    init(_ table: TOMLTable, path: String, context: ReadContext) {
+        self.table = table
+        self.path = path
+        self.context = context
+    }
+
+    func keyPath(_ key: String) -> String { path.isEmpty ? key : "\(path).\(key)" }
+
+    func fail(_ key: String?, _ message: String) {
+        context.fail(key.map(keyPath) ?? (path.isEmpty ? nil : path), message)
+    }
+
+    private func value(_ key: String) -> (any TOMLValueConvertible)? {
+        consumed.insert(key)
+        return table[key]
+    }
+
+    func string(_ key: String, required: Bool = false, allowed: String? = nil, check: ((String) -> String?)? = nil) -> String? {
+        guard let v = value(key) else {
+            if required { fail(key, "required; \(allowed ?? "a string")") }
+            return nil
+        }
+        guard let s = v.string else { fail(key, "must be a string, not \(v.type)"); return nil }
+        if let check, let problem = check(s) { fail(key, problem); return nil }
+        return s
+    }
+
+    func int(_ key: String, required: Bool = false, range: ClosedRange<Int>, unit: String = "") -> Int? {
+        guard let v = value(key) else {
+            if required { fail(key, "required; an integer from \(range.lowerBound) to \(range.upperBound)\(unit)") }
+            return nil
+        }
+        guard let n = v.int else { fail(key, "must be an integer from \(range.lowerBound) to \(range.upperBound)\(unit), not \(v.type)"); return nil }
+        guard range.contains(n) else { fail(key, "must be an integer from \(range.lowerBound) to \(range.upperBound)\(unit) (got \(n))"); return nil }
+        return n
+    }
+
+    func bool(_ key: String) -> Bool? {
+        guard let v = value(key) else { return nil }
+        guard let b = v.bool else { fail(key, "must be true or false, not \(v.type)"); return nil }
+        return b
+    }
+
+    func choice<T: RawRepresentable & CaseIterable>(_ key: String, _ type: T.Type, required: Bool = false) -> T? where T.RawValue == String {
+        let allowed = "one of: " + T.allCases.map { "\"\($0.rawValue)\"" }.joined(separator: ", ")
+        guard let s = string(key, required: required, allowed: allowed) else { return nil }
+        guard let t = T(rawValue: s) else { fail(key, "\"\(s)\" is not allowed; \(allowed)"); return nil }
+        return t
+    }
+
+    func table(_ key: String, required: Bool = false) -> TableReader? {
+        guard let v = value(key) else {
+            if required { fail(key, "required table is missing") }
+            return nil
+        }
+        guard let t = v.table else { fail(key, "must be a table, not \(v.type)"); return nil }
+        return TableReader(t, path: keyPath(key), context: context)
+    }
+
+    func tables(_ key: String) -> [TableReader]? {
+        guard let v = value(key) else { return nil }
+        guard let a = v.array else { fail(key, "must be an array of tables ([[\(keyPath(key))]]), not \(v.type)"); return nil }
+        var out: [TableReader] = []
+        for (i, item) in a.enumerated() {
+            guard let t = item.table else { fail(key, "item \(i) must be a table, not \(item.type)"); continue }
+            out.append(TableReader(t, path: "\(keyPath(key))[\(i)]", context: context))
+        }
+        return out
+    }
+
+    func markConsumed(_ key: String) { consumed.insert(key) }
+
+    /// Call once every known key was read: anything left is an error.
+    func rejectUnknownKeys() {
+        let known = consumed.sorted().joined(separator: ", ")
+        for key in table.keys where !consumed.contains(key) {
+            fail(key, "unknown key; allowed here: \(known)")
+        }
+    }
+}
+
+/// The file being read, its locator, and the errors found so far.
+final class ReadContext {
+    let file: String
+    let locator: SourceLocator
+    var errors: [ConfigError] = []
+
+    init(file: String, text: String) {
+        self.file = file
+        self.locator = SourceLocator(text: text)
+    }
+
+    func fail(_ key: String?, _ message: String) {
+        errors.append(ConfigError(file: file, line: key.flatMap { locator.line(of: $0) }, key: key, message: message))
+    }
+
+    /// Parses TOML text; a syntax error comes back located.
+    static func parse(_ text: String, file: String) throws(ConfigErrors) -> (TOMLTable, ReadContext) {
+        do {
+            return (try TOMLTable(string: text), ReadContext(file: file, text: text))
+        } catch let e as TOMLParseError {
+            throw ConfigErrors(errors: [ConfigError(file: file, line: e.source.begin.line, key: nil, message: "TOML syntax: \(e.description)")])
+        } catch {
+            throw ConfigErrors(errors: [ConfigError(file: file, line: nil, key: nil, message: "TOML syntax: \(error)")])
+        }
+    }
+}

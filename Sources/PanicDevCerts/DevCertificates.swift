@@ -1,0 +1,63 @@
+import Crypto
+import Foundation
+import SwiftASN1
+import X509
+
+/// A throw-away certificate authority and server certificate for loopback:
+/// the demo, the benchmarks and the tests make their own, so real TLS with
+/// real verification runs without any real PKI.
+public struct DevCertificates: Sendable {
+    public let caPEM: String
+    public let serverCertificatePEM: String
+    public let serverKeyPEM: String
+
+    /// A CA named `caName` and a server certificate for `localhost`,
+    /// `127.0.0.1` and `::1`, valid for a day.
+    public static func make(caName: String = "panic-gateway test CA") throws -> DevCertificates {
+        let now = Date()
+        let caKey = P256.Signing.PrivateKey()
+        let caSubject = try DistinguishedName { CommonName(caName) }
+        let ca = try Certificate(
+            version: .v3, serialNumber: .init(), publicKey: .init(caKey.publicKey),
+            notValidBefore: now - 3600, notValidAfter: now + 86_400,
+            issuer: caSubject, subject: caSubject, signatureAlgorithm: .ecdsaWithSHA256,
+            extensions: try Certificate.Extensions {
+                Critical(BasicConstraints.isCertificateAuthority(maxPathLength: nil))
+                Critical(KeyUsage(keyCertSign: true, cRLSign: true))
+            },
+            issuerPrivateKey: .init(caKey))
+        let serverKey = P256.Signing.PrivateKey()
+        let server = try Certificate(
+            version: .v3, serialNumber: .init(), publicKey: .init(serverKey.publicKey),
+            notValidBefore: now - 3600, notValidAfter: now + 86_400,
+            issuer: caSubject, subject: try DistinguishedName { CommonName("localhost") },
+            signatureAlgorithm: .ecdsaWithSHA256,
+            extensions: try Certificate.Extensions {
+                Critical(BasicConstraints.notCertificateAuthority)
+                Critical(KeyUsage(digitalSignature: true))
+                try ExtendedKeyUsage([.serverAuth, .clientAuth])
+                SubjectAlternativeNames([
+                    .dnsName("localhost"),
+                    .ipAddress(ASN1OctetString(contentBytes: [127, 0, 0, 1])),
+                    .ipAddress(ASN1OctetString(contentBytes: ArraySlice([UInt8](repeating: 0, count: 15) + [1]))),
+                ])
+            },
+            issuerPrivateKey: .init(caKey))
+        return DevCertificates(caPEM: try pem(ca), serverCertificatePEM: try pem(server), serverKeyPEM: serverKey.pemRepresentation)
+    }
+
+    static func pem(_ cert: Certificate) throws -> String {
+        var serializer = DER.Serializer()
+        try serializer.serialize(cert)
+        return PEMDocument(type: "CERTIFICATE", derBytes: serializer.serializedBytes).pemString
+    }
+
+    /// Writes `ca.pem`, `server.pem` and `server.key` (mode 0600) into `directory`.
+    public func write(to directory: String) throws -> (ca: String, certificate: String, key: String) {
+        let ca = directory + "/ca.pem", cert = directory + "/server.pem", key = directory + "/server.key"
+        try caPEM.write(toFile: ca, atomically: true, encoding: .utf8)
+        try serverCertificatePEM.write(toFile: cert, atomically: true, encoding: .utf8)
+        FileManager.default.createFile(atPath: key, contents: Data(serverKeyPEM.utf8), attributes: [.posixPermissions: 0o600])
+        return (ca, cert, key)
+    }
+}

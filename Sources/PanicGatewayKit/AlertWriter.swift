@@ -1,0 +1,124 @@
+import Foundation
+import Logging
+import PanicCore
+import PanicOutbox
+import PanicPlatform
+
+/// The outbox's only writer: a thread that takes what the input loop hands
+/// over, turns it into alert drafts, and commits everything waiting in one
+/// transaction (a burst shares one fsync). Handing over never blocks the
+/// input loop; an alert counts as accepted only when `onAccepted` sees it.
+public final class AlertWriter: @unchecked Sendable {
+    /// What can be handed to the writer.
+    public enum Item: Sendable {
+        case decision(input: Int, DebounceDecision)
+        case trouble(input: Int?, cause: String, cleared: Bool)
+        case draft(AlertDraft)
+    }
+
+    private let outbox: Outbox
+    private let inputs: [InputSpec]
+    private let gatewayID: String
+    private let site: String
+    private let clock: any GatewayClock
+    private let logger: Logger
+    private let onAccepted: @Sendable ([Alert]) -> Void
+    private let condition = NSCondition()
+    private var queue: [Item] = []
+    private var stopping = false
+    private var testInputs = Set<Int>()
+    private var thread: Thread?
+    private let finished = DispatchSemaphore(value: 0)
+
+    public init(
+        outbox: Outbox, inputs: [InputSpec], gatewayID: String, site: String, clock: any GatewayClock,
+        logger: Logger, onAccepted: @escaping @Sendable ([Alert]) -> Void
+    ) {
+        self.outbox = outbox
+        self.inputs = inputs
+        self.gatewayID = gatewayID
+        self.site = site
+        self.clock = clock
+        self.logger = logger
+        self.onAccepted = onAccepted
+    }
+
+    /// Hands an item over; returns at once.
+    public func submit(_ item: Item) {
+        condition.lock()
+        queue.append(item)
+        condition.signal()
+        condition.unlock()
+    }
+
+    /// While on, presses of `input` are sent as test alerts.
+    public func setTestMode(input: Int, on: Bool) {
+        condition.lock()
+        if on { testInputs.insert(input) } else { testInputs.remove(input) }
+        condition.unlock()
+    }
+
+    public func start() {
+        let t = Thread { [self] in self.run() }
+        t.name = "outbox-writer"
+        thread = t
+        t.start()
+    }
+
+    /// Commits what is queued, then ends the thread.
+    public func stop() {
+        condition.lock()
+        let running = thread != nil && !stopping
+        stopping = true
+        condition.signal()
+        condition.unlock()
+        if running { finished.wait() }
+    }
+
+    private func run() {
+        defer { finished.signal() }
+        while true {
+            condition.lock()
+            while queue.isEmpty && !stopping { condition.wait() }
+            if queue.isEmpty && stopping { condition.unlock(); return }
+            let batch = queue
+            let tests = testInputs
+            queue.removeAll(keepingCapacity: true)
+            condition.unlock()
+
+            let synced = ClockDiscipline.current().synchronized
+            let drafts = batch.map { draft(for: $0, synced: synced, tests: tests) }
+            var attempt = 0
+            while true {
+                do {
+                    let accepted = try outbox.accept(drafts, gatewayID: gatewayID, site: site, at: clock.wallNow())
+                    onAccepted(accepted)
+                    break
+                } catch {
+                    attempt += 1
+                    // Nothing is dropped: the batch is retried until the disk takes it.
+                    if attempt == 1 || attempt % 50 == 0 {
+                        logger.critical("cannot commit alerts to the outbox; retrying", metadata: [
+                            "error": "\(error)", "alerts.waiting": "\(drafts.count)", "attempt": "\(attempt)",
+                        ])
+                    }
+                    Thread.sleep(forTimeInterval: 0.1)
+                }
+            }
+        }
+    }
+
+    private func draft(for item: Item, synced: Bool, tests: Set<Int>) -> AlertDraft {
+        switch item {
+        case .decision(let i, let d):
+            return AlertRules.draft(
+                for: d, of: inputs[i], occurredAt: clock.wallTime(of: d.firstEdge), clockSynchronized: synced,
+                test: tests.contains(i))
+        case .trouble(let i, let cause, let cleared):
+            return AlertRules.trouble(
+                input: i.map { inputs[$0] }, cause: cause, cleared: cleared, occurredAt: clock.wallNow(), clockSynchronized: synced)
+        case .draft(let d):
+            return d
+        }
+    }
+}

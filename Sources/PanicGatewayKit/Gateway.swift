@@ -1,0 +1,160 @@
+import Foundation
+import Logging
+import PanicConfig
+import PanicCore
+import PanicInputs
+import PanicOutbox
+import PanicPlatform
+import PanicSigning
+import PanicUplink
+import ServiceLifecycle
+
+/// Hooks for whoever watches the gateway work (the demo, benchmarks, tests).
+public struct GatewayObserver: Sendable {
+    public var accepted: @Sendable ([Alert]) -> Void
+    public var delivered: @Sendable (String, PendingAlert, WallTime) -> Void
+    public var loopEvent: @Sendable (InputLoopEvent) -> Void
+    public var ready: @Sendable () -> Void
+
+    public init(
+        accepted: @escaping @Sendable ([Alert]) -> Void = { _ in },
+        delivered: @escaping @Sendable (String, PendingAlert, WallTime) -> Void = { _, _, _ in },
+        loopEvent: @escaping @Sendable (InputLoopEvent) -> Void = { _ in },
+        ready: @escaping @Sendable () -> Void = {}
+    ) {
+        self.accepted = accepted
+        self.delivered = delivered
+        self.loopEvent = loopEvent
+        self.ready = ready
+    }
+}
+
+/// The daemon assembled from its configuration: input loop → writer →
+/// outbox → one uplink service per destination. The executable, the demo,
+/// the benchmarks and the tests all build it through this one type.
+public final class Gateway: Sendable {
+    public let config: GatewayConfig
+    public let outbox: Outbox
+    public let loop: InputLoop
+    public let writer: AlertWriter
+    public let uplinks: [UplinkService]
+    private let logger: Logger
+
+    /// - Parameter sources: replaces the configured source of the inputs
+    ///   named (the demo feeds pipes it holds the other end of).
+    public init(
+        config: GatewayConfig, key: SigningKey, clock: any GatewayClock = SystemClock(), logger: Logger,
+        sources: [String: any InputSource] = [:], observer: GatewayObserver = .init()
+    ) throws {
+        self.config = config
+        self.logger = logger
+        try FileManager.default.createDirectory(atPath: config.stateDirectory, withIntermediateDirectories: true)
+        let outbox = try Outbox(path: config.outboxPath, destinations: config.uplinks.map(\.name), maximumTelemetry: config.maximumTelemetry)
+        self.outbox = outbox
+
+        let wakeups = Locked<[Wakeup]>([])
+        let writer = AlertWriter(
+            outbox: outbox, inputs: config.inputs.map(\.spec), gatewayID: config.gatewayID, site: config.site,
+            clock: clock, logger: logger
+        ) { accepted in
+            let urgent = accepted.contains { $0.priority == .alarm }
+            for w in wakeups.value { w.signal(urgent: urgent) }
+            observer.accepted(accepted)
+        }
+        self.writer = writer
+
+        var channels: [InputLoop.Channel] = []
+        for input in config.inputs {
+            let source: any InputSource
+            if let given = sources[input.spec.name] {
+                source = given
+            } else {
+                switch input.source {
+                case .simulated(let fifo):
+                    try FileManager.default.createDirectory(
+                        atPath: (fifo as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+                    source = PipeEdgeSource(name: input.spec.name, fd: try PipeEdgeSource.openFIFO(at: fifo), clock: clock, logger: logger)
+                }
+            }
+            channels.append(.init(spec: input.spec, source: source))
+        }
+        self.loop = try InputLoop(channels: channels, clock: clock, logger: logger) { event in
+            switch event {
+            case .edge: break
+            case .decision(let i, let d): writer.submit(.decision(input: i, d))
+            case .trouble(let i, let cause, let cleared): writer.submit(.trouble(input: i, cause: cause, cleared: cleared))
+            }
+            observer.loopEvent(event)
+        }
+
+        let signer = MessageSigner(key: key)
+        let ids = AlertIDGenerator()
+        let loop = self.loop
+        var uplinks: [UplinkService] = []
+        for u in config.uplinks {
+            let heartbeat: @Sendable () -> Heartbeat? = {
+                Self.heartbeat(config: config, uplink: u, outbox: outbox, loop: loop, clock: clock, ids: ids)
+            }
+            uplinks.append(try UplinkService(
+                config: u, outbox: outbox, signer: signer, clock: clock, logger: logger, heartbeat: heartbeat,
+                onDelivered: { observer.delivered(u.name, $0, $1) }))
+        }
+        self.uplinks = uplinks
+        wakeups.value = uplinks.map(\.wakeup)
+        self.pipeline = InputPipelineService(loop: loop, writer: writer, onReady: observer.ready)
+
+        let report = outbox.openReport
+        if let moved = report.corruptFileMovedTo {
+            logger.critical("outbox was corrupt; moved aside and salvaged", metadata: [
+                "moved.to": "\(moved)", "salvaged": "\(report.salvagedAlerts)", "reason": "\(report.corruption ?? "")",
+            ])
+            writer.submit(.draft(AlertRules.trouble(
+                input: nil,
+                cause: "outbox database corrupt (\(report.corruption ?? "unknown")); moved to \(moved); \(report.salvagedAlerts) alert(s) salvaged; sequence numbers jump",
+                cleared: false, occurredAt: clock.wallNow(), clockSynchronized: ClockDiscipline.current().synchronized)))
+        }
+        if report.pendingAtStart > 0 {
+            logger.notice("undelivered alerts found at start; delivering", metadata: ["pending": "\(report.pendingAtStart)"])
+        }
+    }
+
+    private let pipeline: InputPipelineService
+
+    /// Every long-running job, in start order (shutdown runs in reverse, so
+    /// uplinks stop first and the writer commits last).
+    public var services: [any Service] { [pipeline] + uplinks.map { $0 as any Service } }
+
+    /// Runs until SIGTERM or SIGINT, then shuts down gracefully.
+    public func run() async throws {
+        let group = ServiceGroup(configuration: .init(
+            services: services.map { .init(service: $0) }, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try await group.run()
+    }
+
+    static func heartbeat(config: GatewayConfig, uplink: UplinkConfig, outbox: Outbox, loop: InputLoop, clock: any GatewayClock, ids: AlertIDGenerator) -> Heartbeat? {
+        let now = clock.wallNow()
+        let queue = (try? outbox.summary()) ?? []
+        return Heartbeat(
+            id: ids.next(at: now), gatewayID: config.gatewayID, site: config.site, sentAt: now,
+            intervalSeconds: uplink.heartbeatIntervalSeconds, lastSequence: (try? outbox.lastSequence()) ?? 0,
+            queue: queue.map {
+                .init(destination: $0.destination, pending: $0.pending,
+                      oldestPendingAgeSeconds: $0.oldestPendingAcceptedAt.map { (now - $0).seconds })
+            },
+            inputs: loop.snapshot().map { .init(name: $0.name, state: $0.trouble != nil ? "trouble" : $0.pressed ? "pressed" : "idle") },
+            clockSynchronized: ClockDiscipline.current().synchronized,
+            evictedTelemetry: (try? outbox.evictedTelemetry()) ?? 0)
+    }
+}
+
+/// A value behind a lock, for the few places state crosses threads.
+public final class Locked<Value>: @unchecked Sendable {
+    private let lock = SpinLock()
+    private var stored: Value
+    public init(_ value: Value) { stored = value }
+    public var value: Value {
+        get { lock.withLock { stored } }
+        set { lock.withLock { stored = newValue } }
+    }
+    public func mutate<T>(_ body: (inout Value) -> T) -> T { lock.withLock { body(&stored) } }
+}

@@ -1,0 +1,171 @@
+import Foundation
+import GRDB
+import PanicCore
+
+/// The receiver's SQLite store: alerts de-duplicated on their id, each
+/// gateway's supervision state, and an event log for `tail`.
+public final class ReceiverStore: @unchecked Sendable {
+    public let path: String
+    private let pool: DatabasePool
+
+    /// The result of storing one alert.
+    public enum Intake: Sendable, Equatable {
+        case created
+        case duplicate
+        /// Same gateway and sequence as a stored alert, different id.
+        case conflict(existingID: String)
+    }
+
+    /// One line of the event log.
+    public struct Event: Sendable, Equatable {
+        public var number: Int64
+        public var at: WallTime
+        public var gatewayID: String
+        public var type: String
+        public var text: String
+    }
+
+    /// One gateway's row in `status`.
+    public struct GatewayStatus: Sendable, Equatable {
+        public var id: String
+        public var lastHeartbeat: WallTime?
+        public var heartbeatIntervalSeconds: Int?
+        public var lastSequence: Int64?
+        public var alerts: Int
+        public var silent: Bool
+        /// Sequence ranges missing between the lowest and highest received.
+        public var gaps: [ClosedRange<Int64>]
+        public var queuedAtGateway: Int?
+    }
+
+    public init(path: String) throws {
+        self.path = path
+        var config = Configuration()
+        config.busyMode = .timeout(10)
+        config.prepareDatabase { db in try db.execute(sql: "PRAGMA synchronous = FULL") }
+        pool = try DatabasePool(path: path, configuration: config)
+        try pool.write { db in
+            try db.execute(sql: """
+                CREATE TABLE IF NOT EXISTS alerts(
+                  id TEXT PRIMARY KEY, gateway_id TEXT NOT NULL, sequence INTEGER NOT NULL, kind TEXT NOT NULL,
+                  test INTEGER NOT NULL, occurred_at_ns INTEGER NOT NULL, received_at_ns INTEGER NOT NULL,
+                  key_id TEXT NOT NULL, body BLOB NOT NULL);
+                CREATE UNIQUE INDEX IF NOT EXISTS alerts_by_sequence ON alerts(gateway_id, sequence);
+                CREATE TABLE IF NOT EXISTS gateways(
+                  id TEXT PRIMARY KEY, last_heartbeat_ns INTEGER, interval_s INTEGER, reported_sequence INTEGER,
+                  queued INTEGER, silent INTEGER NOT NULL DEFAULT 0);
+                CREATE TABLE IF NOT EXISTS events(
+                  number INTEGER PRIMARY KEY AUTOINCREMENT, at_ns INTEGER NOT NULL, gateway_id TEXT NOT NULL,
+                  type TEXT NOT NULL, text TEXT NOT NULL);
+                """)
+        }
+    }
+
+    /// Stores a verified alert unless its id is known.
+    public func store(_ alert: Alert, body: [UInt8], keyID: String, at now: WallTime) throws -> Intake {
+        try pool.write { db in
+            if try Bool.fetchOne(db, sql: "SELECT EXISTS(SELECT 1 FROM alerts WHERE id = ?)", arguments: [alert.id]) == true {
+                return .duplicate
+            }
+            if let other = try String.fetchOne(db, sql: "SELECT id FROM alerts WHERE gateway_id = ? AND sequence = ?", arguments: [alert.gatewayID, alert.sequence]) {
+                try log(db, now, alert.gatewayID, "conflict", "sequence \(alert.sequence) arrived again with a new id \(alert.id) (stored: \(other)); the gateway's outbox may have been restored from an old copy")
+                return .conflict(existingID: other)
+            }
+            let previousMax = try Int64.fetchOne(db, sql: "SELECT MAX(sequence) FROM alerts WHERE gateway_id = ?", arguments: [alert.gatewayID])
+            try db.execute(sql: """
+                INSERT INTO alerts(id, gateway_id, sequence, kind, test, occurred_at_ns, received_at_ns, key_id, body)
+                VALUES(?,?,?,?,?,?,?,?,?)
+                """, arguments: [alert.id, alert.gatewayID, alert.sequence, alert.kind.rawValue, alert.test,
+                                 alert.occurredAt.nanosecondsSinceEpoch, now.nanosecondsSinceEpoch, keyID, Data(body)])
+            try db.execute(sql: "INSERT OR IGNORE INTO gateways(id) VALUES(?)", arguments: [alert.gatewayID])
+            let what = alert.kind == .restore ? "restore of \(alert.restores?.rawValue ?? "?")" : alert.kind.rawValue
+            let latency = Double((now - alert.occurredAt).value) / 1e6
+            try log(db, now, alert.gatewayID, "alert", String(format: "#%lld %@%@ input=%@ zone=%@ occurred=%@ latency=%.1fms%@", alert.sequence, what, alert.test ? " (TEST)" : "", alert.input ?? "-", alert.zone.map(String.init) ?? "-", alert.occurredAt.rfc3339, latency, alert.detail.map { " (\($0))" } ?? ""))
+            if let prev = previousMax, alert.sequence > prev + 1 {
+                try log(db, now, alert.gatewayID, "gap", "sequence jumped from \(prev) to \(alert.sequence): \(prev + 1)...\(alert.sequence - 1) not (yet) received")
+            }
+            return .created
+        }
+    }
+
+    /// Records a heartbeat; returns true if the gateway was silent until now.
+    @discardableResult
+    public func recordHeartbeat(_ beat: Heartbeat, at now: WallTime) throws -> Bool {
+        try pool.write { db in
+            try db.execute(sql: "INSERT OR IGNORE INTO gateways(id) VALUES(?)", arguments: [beat.gatewayID])
+            let wasSilent = try Bool.fetchOne(db, sql: "SELECT silent FROM gateways WHERE id = ?", arguments: [beat.gatewayID]) ?? false
+            let first = try Int64.fetchOne(db, sql: "SELECT last_heartbeat_ns FROM gateways WHERE id = ?", arguments: [beat.gatewayID]) == nil
+            try db.execute(sql: """
+                UPDATE gateways SET last_heartbeat_ns = ?, interval_s = ?, reported_sequence = ?, queued = ?, silent = 0 WHERE id = ?
+                """, arguments: [now.nanosecondsSinceEpoch, beat.intervalSeconds, beat.lastSequence, beat.queue.map(\.pending).max() ?? 0, beat.gatewayID])
+            if wasSilent { try log(db, now, beat.gatewayID, "back", "heartbeats resumed") }
+            if first { try log(db, now, beat.gatewayID, "online", "first heartbeat (interval \(beat.intervalSeconds) s, last sequence \(beat.lastSequence))") }
+            return wasSilent
+        }
+    }
+
+    /// Marks gateways silent whose heartbeats are overdue; returns their ids.
+    public func markSilent(now: WallTime, afterIntervals n: Int, notBefore watchStart: WallTime = .init(nanosecondsSinceEpoch: 0)) throws -> [String] {
+        try pool.write { db in
+            let rows = try Row.fetchAll(db, sql: "SELECT id, last_heartbeat_ns, interval_s FROM gateways WHERE silent = 0 AND last_heartbeat_ns IS NOT NULL")
+            var silenced: [String] = []
+            for r in rows {
+                let id: String = r[0], interval: Int = r[2] ?? 60
+                let last = max(r[1] as Int64, watchStart.nanosecondsSinceEpoch)
+                let limit = Int64(interval) * Int64(n) * 1_000_000_000
+                if now.nanosecondsSinceEpoch - last > limit {
+                    try db.execute(sql: "UPDATE gateways SET silent = 1 WHERE id = ?", arguments: [id])
+                    try log(db, now, id, "silent", "no heartbeat for \((now.nanosecondsSinceEpoch - last) / 1_000_000_000) s (interval \(interval) s × \(n))")
+                    silenced.append(id)
+                }
+            }
+            return silenced
+        }
+    }
+
+    public func events(after number: Int64, limit: Int = 500) throws -> [Event] {
+        try pool.read { db in
+            try Row.fetchAll(db, sql: "SELECT number, at_ns, gateway_id, type, text FROM events WHERE number > ? ORDER BY number LIMIT ?", arguments: [number, limit]).map {
+                Event(number: $0[0], at: .init(nanosecondsSinceEpoch: $0[1]), gatewayID: $0[2], type: $0[3], text: $0[4])
+            }
+        }
+    }
+
+    public func lastEventNumber() throws -> Int64 {
+        try pool.read { db in try Int64.fetchOne(db, sql: "SELECT MAX(number) FROM events") ?? 0 }
+    }
+
+    public func alerts(gatewayID: String? = nil) throws -> [Alert] {
+        try pool.read { db in
+            let rows: [Data]
+            if let gatewayID {
+                rows = try Data.fetchAll(db, sql: "SELECT body FROM alerts WHERE gateway_id = ? ORDER BY sequence", arguments: [gatewayID])
+            } else {
+                rows = try Data.fetchAll(db, sql: "SELECT body FROM alerts ORDER BY gateway_id, sequence")
+            }
+            return try rows.map { try WireFormat.decode(Alert.self, from: [UInt8]($0)) }
+        }
+    }
+
+    public func status() throws -> [GatewayStatus] {
+        try pool.read { db in
+            try Row.fetchAll(db, sql: "SELECT id, last_heartbeat_ns, interval_s, silent, queued FROM gateways ORDER BY id").map { r in
+                let id: String = r[0]
+                let last: Int64? = r[1]
+                let stats = try Row.fetchOne(db, sql: "SELECT MAX(sequence), COUNT(*) FROM alerts WHERE gateway_id = ?", arguments: [id])
+                let gaps = try Row.fetchAll(db, sql: """
+                    SELECT sequence + 1, next - 1 FROM (
+                      SELECT sequence, LEAD(sequence) OVER (ORDER BY sequence) AS next FROM alerts WHERE gateway_id = ?)
+                    WHERE next > sequence + 1
+                    """, arguments: [id]).map { ($0[0] as Int64)...($0[1] as Int64) }
+                return GatewayStatus(
+                    id: id, lastHeartbeat: last.map { WallTime(nanosecondsSinceEpoch: $0) }, heartbeatIntervalSeconds: r[2],
+                    lastSequence: stats?[0], alerts: stats?[1] ?? 0, silent: r[3], gaps: gaps, queuedAtGateway: r[4])
+            }
+        }
+    }
+
+    private func log(_ db: Database, _ now: WallTime, _ gateway: String, _ type: String, _ text: String) throws {
+        try db.execute(sql: "INSERT INTO events(at_ns, gateway_id, type, text) VALUES(?,?,?,?)", arguments: [now.nanosecondsSinceEpoch, gateway, type, text])
+    }
+}

@@ -1,0 +1,78 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import NIOHTTP1
+import NIOSSL
+import PanicConfig
+import PanicSigning
+
+/// Posts signed JSON to one receiver over HTTPS (or HTTP to loopback) with
+/// certificate verification always on.
+public final class HTTPSTransport: Sendable {
+    public let baseURL: String
+    private let client: HTTPClient
+    private let signer: MessageSigner
+    private let requestTimeout: TimeAmount
+
+    public init(config: UplinkConfig, signer: MessageSigner) throws {
+        var tls = TLSConfiguration.makeClientConfiguration()
+        tls.certificateVerification = .fullVerification
+        if let ca = config.caFile {
+            tls.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(ca))
+        }
+        if let cert = config.clientCertificate, let key = config.clientKey {
+            tls.certificateChain = try NIOSSLCertificate.fromPEMFile(cert).map { .certificate($0) }
+            tls.privateKey = .privateKey(try NIOSSLPrivateKey(file: key, format: .pem))
+        }
+        var cfg = HTTPClient.Configuration(
+            tlsConfiguration: tls,
+            timeout: .init(connect: .milliseconds(Int64(config.connectTimeoutMilliseconds)),
+                           read: .milliseconds(Int64(config.requestTimeoutMilliseconds))))
+        cfg.connectionPool = .init(idleTimeout: .seconds(120))
+        cfg.httpVersion = .http1Only
+        self.client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: cfg)
+        self.signer = signer
+        self.baseURL = config.url.hasSuffix("/") ? String(config.url.dropLast()) : config.url
+        self.requestTimeout = .milliseconds(Int64(config.requestTimeoutMilliseconds))
+    }
+
+    /// Signs `body` afresh (`created` = now) and posts it to `path`.
+    public func post(path: String, body: [UInt8], nonce: String, now: Int64) async -> DeliveryOutcome {
+        let target = baseURL + path
+        let headers: SignatureHeaders
+        do {
+            headers = try signer.sign(method: "POST", targetURI: target, contentType: "application/json", body: body, created: now, nonce: nonce)
+        } catch {
+            return .failed(reason: "signing failed: \(error)")
+        }
+        var request = HTTPClientRequest(url: target)
+        request.method = .POST
+        request.headers.add(name: "Content-Type", value: "application/json")
+        request.headers.add(name: "Content-Digest", value: headers.contentDigest)
+        request.headers.add(name: "Signature-Input", value: headers.signatureInput)
+        request.headers.add(name: "Signature", value: headers.signature)
+        request.body = .bytes(ByteBuffer(bytes: body))
+        do {
+            let response = try await client.execute(request, timeout: requestTimeout)
+            let text = try await response.body.collect(upTo: 16 * 1024)
+            return DeliveryOutcome.classify(status: Int(response.status.code), body: String(buffer: text))
+        } catch {
+            return .failed(reason: Self.describe(error))
+        }
+    }
+
+    /// Names transport errors in words an operator can act on.
+    static func describe(_ error: any Error) -> String {
+        let text = String(describing: error)
+        if text.contains("connectTimeout") { return "connect timeout" }
+        if text.contains("connectionRefused") || text.contains("Connection refused") { return "connection refused" }
+        if error is NIOSSLError || text.contains("handshakeFailed") || text.contains("certificate") {
+            return "TLS failure (certificate not trusted or handshake refused): \(text)"
+        }
+        return text
+    }
+
+    public func shutdown() async {
+        try? await client.shutdown()
+    }
+}

@@ -1,0 +1,122 @@
+import ArgumentParser
+import Foundation
+import Logging
+import PanicConfig
+import PanicDemo
+import PanicGatewayKit
+import PanicSigning
+
+@main
+struct PanicGatewayCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "panic-gateway",
+        abstract: "Reads panic buttons, keeps every alert on disk, delivers it signed to the central receiver.",
+        subcommands: [Run.self, Demo.self, CheckConfig.self, Keygen.self],
+        defaultSubcommand: Run.self)
+}
+
+/// Exit codes shared by the gateway's commands.
+enum ExitCodes {
+    static let configInvalid: Int32 = 2
+    static let keyProblem: Int32 = 3
+    static let startFailed: Int32 = 4
+}
+
+struct Run: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Run the daemon until SIGTERM or SIGINT.")
+
+    @Option(name: .shortAndLong, help: "Configuration file.")
+    var config: String = GatewayConfig.defaultPath
+
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
+    var logLevel: Logger.Level = .info
+
+    func run() async throws {
+        PriorityLogHandler.bootstrap(level: logLevel)
+        let logger = Logger(label: "panic-gateway")
+        let cfg: GatewayConfig
+        do { cfg = try GatewayConfig.load(path: config) }
+        catch { logger.critical("configuration refused:\n\(error)"); throw ExitCode(ExitCodes.configInvalid) }
+        let key: SigningKey
+        do {
+            let (k, created) = try KeyFile.loadOrCreate(cfg.keyFile)
+            if created { logger.notice("generated a new gateway key", metadata: ["key.file": "\(cfg.keyFile)", "key.id": "\(k.publicKey.keyID)"]) }
+            key = k
+        } catch {
+            logger.critical("\(error)")
+            throw ExitCode(ExitCodes.keyProblem)
+        }
+        let gateway: Gateway
+        do {
+            gateway = try Gateway(config: cfg, key: key, logger: logger, observer: GatewayObserver(ready: {
+                logger.notice("running", metadata: ["gateway.id": "\(cfg.gatewayID)", "inputs": "\(cfg.inputs.count)", "uplinks": "\(cfg.uplinks.count)"])
+            }))
+        } catch {
+            logger.critical("cannot start: \(error)")
+            throw ExitCode(ExitCodes.startFailed)
+        }
+        try await gateway.run()
+        logger.notice("stopped")
+    }
+}
+
+struct Demo: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run a receiver and a gateway on loopback, press simulated buttons, take the receiver offline, and show every alert arrive.")
+
+    @Flag(help: "End with one JSON object of the figures (pressed, verified, delivered_after_outage, lost, …).")
+    var json = false
+
+    @Option(help: "Seconds the receiver stays offline.")
+    var outage: Double = 3
+
+    func run() async throws {
+        var options = PanicDemo.Demo.Options()
+        options.outageSeconds = outage
+        let result = try await PanicDemo.Demo.run(options)
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys]
+            print(String(decoding: try encoder.encode(result), as: UTF8.self))
+        }
+        if result.lost > 0 || result.verified < result.accepted { throw ExitCode.failure }
+    }
+}
+
+struct CheckConfig: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "check-config", abstract: "Validate a configuration file; print every problem with file, line and key.")
+
+    @Argument(help: "Configuration file.")
+    var file: String = GatewayConfig.defaultPath
+
+    func run() throws {
+        do {
+            let cfg = try GatewayConfig.load(path: file)
+            print("\(file): OK — gateway \(cfg.gatewayID), \(cfg.inputs.count) input(s), \(cfg.uplinks.count) uplink(s)")
+        } catch {
+            FileHandle.standardError.write(Data("\(error)\n".utf8))
+            throw ExitCode(ExitCodes.configInvalid)
+        }
+    }
+}
+
+struct Keygen: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Write a new Ed25519 private key (mode 0600) and print its public key for the receiver.")
+
+    @Option(help: "Where to write the private key; never overwritten.")
+    var out: String
+
+    func run() throws {
+        let key = SigningKey.generate()
+        do { try KeyFile.create(key, at: out) }
+        catch { FileHandle.standardError.write(Data("\(error)\n".utf8)); throw ExitCode(ExitCodes.keyProblem) }
+        print("private key:  \(out) (mode 0600)")
+        print("public key:   \(key.publicKey.base64)")
+        print("key id:       \(key.publicKey.keyID)")
+        print("fingerprint:  SHA256:\(key.publicKey.fingerprint)")
+    }
+}
+
+extension Logger.Level: @retroactive ExpressibleByArgument {}

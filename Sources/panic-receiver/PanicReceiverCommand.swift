@@ -1,0 +1,117 @@
+import ArgumentParser
+import Foundation
+import Logging
+import PanicConfig
+import PanicCore
+import PanicReceiverKit
+import ServiceLifecycle
+
+@main
+struct PanicReceiverCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "panic-receiver",
+        abstract: "Reference central receiver: verifies signed alerts, de-duplicates, stores, supervises gateways.",
+        subcommands: [Serve.self, Tail.self, Status.self],
+        defaultSubcommand: Serve.self)
+}
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Serve until SIGTERM or SIGINT.")
+
+    @Option(name: .shortAndLong, help: "Configuration file.")
+    var config: String = "/etc/panic-receiver/receiver.toml"
+
+    @Option(help: "Log level.")
+    var logLevel: String = "info"
+
+    func run() async throws {
+        let level = Logger.Level(rawValue: logLevel) ?? .info
+        LoggingSystem.bootstrap { var h = StreamLogHandler.standardError(label: $0); h.logLevel = level; return h }
+        let logger = Logger(label: "panic-receiver")
+        let cfg: ReceiverConfig
+        do { cfg = try ReceiverConfig.load(path: config) }
+        catch { FileHandle.standardError.write(Data("\(error)\n".utf8)); throw ExitCode(2) }
+        let server = try ReceiverServer(config: cfg, logger: logger)
+        let services = try server.services { port in
+            logger.notice("listening", metadata: ["address": "\(cfg.listenHost):\(port)", "tls": "\(cfg.tlsCertificate != nil)"])
+            // One line on stdout, for scripts and tests that asked for port 0.
+            print("listening \(cfg.listenHost):\(port)")
+            FileHandle.standardOutput.synchronizeFile()
+        }
+        let group = ServiceGroup(configuration: .init(
+            services: services.map { .init(service: $0) }, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try await group.run()
+    }
+}
+
+struct DatabaseOption: ParsableArguments {
+    @Option(help: "The receiver's SQLite database.")
+    var database: String = "/var/lib/panic-receiver/receiver.db"
+}
+
+struct Tail: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Show alerts and supervision events as they arrive.")
+
+    @OptionGroup var db: DatabaseOption
+
+    @Flag(help: "Print what is stored and exit instead of following.")
+    var noFollow = false
+
+    @Option(help: "Start with the last N events.")
+    var last: Int = 20
+
+    func run() async throws {
+        let store = try ReceiverStore(path: db.database)
+        var cursor = max(0, try store.lastEventNumber() - Int64(last))
+        while true {
+            for e in try store.events(after: cursor) {
+                print("\(e.at.rfc3339)  \(e.gatewayID)  \(e.type.uppercased().padding(toLength: 8, withPad: " ", startingAt: 0))  \(e.text)")
+                cursor = e.number
+            }
+            FileHandle.standardOutput.synchronizeFile()
+            if noFollow { return }
+            // A reader on the side of the store, not on the alarm path.
+            try await Task.sleep(for: .milliseconds(200))
+        }
+    }
+}
+
+struct Status: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "List gateways: last heartbeat, last sequence, gaps, silence.")
+
+    @OptionGroup var db: DatabaseOption
+
+    @Flag(help: "JSON instead of a table.")
+    var json = false
+
+    func run() throws {
+        let store = try ReceiverStore(path: db.database)
+        let rows = try store.status()
+        if json {
+            let objects: [[String: Any]] = rows.map { r in
+                [
+                    "gateway_id": r.id, "silent": r.silent, "alerts": r.alerts,
+                    "last_sequence": r.lastSequence as Any, "last_heartbeat": r.lastHeartbeat?.rfc3339 as Any,
+                    "heartbeat_interval_s": r.heartbeatIntervalSeconds as Any, "queued_at_gateway": r.queuedAtGateway as Any,
+                    "gaps": r.gaps.map { [$0.lowerBound, $0.upperBound] },
+                ]
+            }
+            let data = try JSONSerialization.data(withJSONObject: objects, options: [.sortedKeys])
+            print(String(decoding: data, as: UTF8.self))
+            return
+        }
+        print("GATEWAY              STATE    LAST HEARTBEAT               LAST SEQ  ALERTS  QUEUED  GAPS")
+        for r in rows {
+            let gaps = r.gaps.isEmpty ? "none" : r.gaps.map { $0.lowerBound == $0.upperBound ? "\($0.lowerBound)" : "\($0.lowerBound)-\($0.upperBound)" }.joined(separator: ",")
+            print([
+                r.id.padding(toLength: 20, withPad: " ", startingAt: 0),
+                (r.silent ? "SILENT" : r.lastHeartbeat == nil ? "unknown" : "ok").padding(toLength: 8, withPad: " ", startingAt: 0),
+                (r.lastHeartbeat?.rfc3339 ?? "never").padding(toLength: 28, withPad: " ", startingAt: 0),
+                String(r.lastSequence ?? 0).padding(toLength: 9, withPad: " ", startingAt: 0),
+                String(r.alerts).padding(toLength: 7, withPad: " ", startingAt: 0),
+                String(r.queuedAtGateway ?? 0).padding(toLength: 7, withPad: " ", startingAt: 0),
+                gaps,
+            ].joined(separator: " "))
+        }
+    }
+}
