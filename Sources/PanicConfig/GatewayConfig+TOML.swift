@@ -107,7 +107,8 @@ extension GatewayConfig {
         let ca = t.string("ca_file", check: fileCheck)
         let cert = t.string("client_cert", check: fileCheck)
         let key = t.string("client_key", check: fileCheck)
-        if (cert == nil) != (key == nil) { t.fail(cert == nil ? "client_cert" : "client_key", "client_cert and client_key go together: give both or neither") }
+        if cert != nil, key == nil { t.fail("client_cert", "given without client_key; give both or neither") }
+        if key != nil, cert == nil { t.fail("client_key", "given without client_cert; give both or neither") }
         let connect = t.int("connect_timeout_ms", range: 100...60_000, unit: " ms") ?? 3_000
         let request = t.int("request_timeout_ms", range: 100...120_000, unit: " ms") ?? 10_000
         let heartbeat = t.int("heartbeat_interval_s", range: 1...3_600, unit: " s") ?? 60

@@ -61,7 +61,8 @@ public struct ReceiverConfig: Sendable {
         let cert = root.string("tls_cert", check: Validate.readableFile)
         let key = root.string("tls_key", check: Validate.readableFile)
         let clientCA = root.string("client_ca", check: Validate.readableFile)
-        if (cert == nil) != (key == nil) { root.fail(cert == nil ? "tls_cert" : "tls_key", "tls_cert and tls_key go together: give both or neither") }
+        if cert != nil, key == nil { root.fail("tls_cert", "given without tls_key; give both or neither") }
+        if key != nil, cert == nil { root.fail("tls_key", "given without tls_cert; give both or neither") }
         if cert == nil, !Validate.isLoopback(host) {
             root.fail("listen", "without tls_cert and tls_key the receiver serves plain HTTP, which is allowed only on a loopback address")
         }

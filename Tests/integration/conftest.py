@@ -1,0 +1,526 @@
+"""Shared fixtures and helpers for the panic-gateway integration tests.
+
+Everything here talks to 127.0.0.1 only, keeps all state under pytest's
+tmp_path, and bounds every wait with a timeout. Processes started through the
+``procs`` fixture are always killed at teardown.
+
+Binaries are taken from $PANIC_BIN_DIR (default: <repo>/.build/debug). A
+binary that is missing makes the test fail (not skip) with a clear message;
+since the binaries may be rebuilt while tests run, a briefly missing binary
+is waited for before failing.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import hashlib
+import json
+import os
+import re
+import signal
+import socket
+import sqlite3
+import subprocess
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, Callable
+
+import pytest
+import requests
+
+REPO = Path(__file__).resolve().parents[2]
+BIN_DIR = Path(os.environ.get("PANIC_BIN_DIR", str(REPO / ".build" / "debug")))
+
+GATEWAY_ID = "gw-test"
+UPLINK_NAME = "central"
+
+# How long a binary may be missing (being relinked) before the test fails.
+BINARY_GRACE_S = 60.0
+
+
+# ---------------------------------------------------------------------------
+# Binaries and commands
+# ---------------------------------------------------------------------------
+
+def binary(name: str) -> str:
+    """Absolute path of binary `name`; fails the test if it does not appear."""
+    path = BIN_DIR / name
+    deadline = time.monotonic() + BINARY_GRACE_S
+    while True:
+        if path.is_file() and os.access(path, os.X_OK):
+            return str(path)
+        if time.monotonic() >= deadline:
+            pytest.fail(
+                f"required binary {path} is missing or not executable "
+                f"(waited {BINARY_GRACE_S:.0f} s). Build it with `swift build` or point "
+                f"PANIC_BIN_DIR at the directory holding panic-gateway, panic-receiver and panicctl.",
+                pytrace=False,
+            )
+        time.sleep(0.5)
+
+
+def run(args: list[str], timeout: float = 60, **kw) -> subprocess.CompletedProcess:
+    """Runs a command to completion (bounded), capturing text output."""
+    try:
+        return subprocess.run(args, capture_output=True, text=True, timeout=timeout, **kw)
+    except subprocess.TimeoutExpired as e:
+        pytest.fail(f"command timed out after {timeout} s: {args}\nstdout: {e.stdout}\nstderr: {e.stderr}")
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until(predicate: Callable[[], Any], timeout: float, what: str, interval: float = 0.05,
+               diagnostics: Callable[[], str] | None = None) -> Any:
+    """Polls `predicate` until it returns a truthy value, which is returned.
+    Fails the test with `what` (and optional diagnostics) on timeout."""
+    deadline = time.monotonic() + timeout
+    last_exc: BaseException | None = None
+    while True:
+        try:
+            value = predicate()
+            if value:
+                return value
+        except Exception as e:  # keep polling; report the last error on timeout
+            last_exc = e
+        if time.monotonic() >= deadline:
+            msg = f"timed out after {timeout} s waiting for: {what}"
+            if last_exc is not None:
+                msg += f"\nlast error: {last_exc!r}"
+            if diagnostics is not None:
+                msg += "\n" + diagnostics()
+            pytest.fail(msg)
+        time.sleep(interval)
+
+
+@dataclass
+class GeneratedKey:
+    path: Path
+    public_b64: str
+    key_id: str
+    keygen_stdout: str
+
+
+def keygen(path: Path) -> GeneratedKey:
+    """Runs `panic-gateway keygen --out PATH` and parses what it prints."""
+    cp = run([binary("panic-gateway"), "keygen", "--out", str(path)], timeout=30)
+    assert cp.returncode == 0, f"keygen failed ({cp.returncode}): {cp.stderr}"
+    pub = re.search(r"^public key:\s+(\S+)\s*$", cp.stdout, re.M)
+    kid = re.search(r"^key id:\s+(\S+)\s*$", cp.stdout, re.M)
+    assert pub and kid, f"unexpected keygen output:\n{cp.stdout}"
+    return GeneratedKey(path=path, public_b64=pub.group(1), key_id=kid.group(1), keygen_stdout=cp.stdout)
+
+
+def key_id_of(raw_public_key: bytes) -> str:
+    """The keyid convention: first 16 hex digits of SHA-256 over the raw key."""
+    return hashlib.sha256(raw_public_key).hexdigest()[:16]
+
+
+# ---------------------------------------------------------------------------
+# Processes
+# ---------------------------------------------------------------------------
+
+@dataclass
+class Proc:
+    name: str
+    popen: subprocess.Popen
+    stdout_path: Path
+    stderr_path: Path
+    args: list[str]
+
+    def stdout(self) -> str:
+        return self.stdout_path.read_text(errors="replace") if self.stdout_path.exists() else ""
+
+    def stderr(self) -> str:
+        return self.stderr_path.read_text(errors="replace") if self.stderr_path.exists() else ""
+
+    def alive(self) -> bool:
+        return self.popen.poll() is None
+
+    def describe(self) -> str:
+        state = "running" if self.alive() else f"exited {self.popen.returncode}"
+        return (f"--- {self.name} ({state}): {' '.join(self.args)}\n"
+                f"--- stdout (tail):\n{self.stdout()[-3000:]}\n--- stderr (tail):\n{self.stderr()[-6000:]}")
+
+    def kill9(self) -> None:
+        if self.alive():
+            self.popen.send_signal(signal.SIGKILL)
+        self.popen.wait(timeout=10)
+
+    def terminate(self, timeout: float = 10) -> int:
+        if self.alive():
+            self.popen.send_signal(signal.SIGTERM)
+            try:
+                self.popen.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.popen.kill()
+                self.popen.wait(timeout=10)
+        return self.popen.returncode
+
+
+class ProcessManager:
+    """Starts processes with output to files; kills them all at teardown."""
+
+    def __init__(self, log_dir: Path):
+        self.log_dir = log_dir
+        self.procs: list[Proc] = []
+        self._count = 0
+
+    def start(self, name: str, args: list[str], **kw) -> Proc:
+        self._count += 1
+        out = self.log_dir / f"{self._count:02d}-{name}.stdout"
+        err = self.log_dir / f"{self._count:02d}-{name}.stderr"
+        with open(out, "wb") as o, open(err, "wb") as e:
+            p = subprocess.Popen(args, stdout=o, stderr=e, stdin=subprocess.DEVNULL, **kw)
+        proc = Proc(name=name, popen=p, stdout_path=out, stderr_path=err, args=args)
+        self.procs.append(proc)
+        return proc
+
+    def describe(self) -> str:
+        return "\n".join(p.describe() for p in self.procs)
+
+    def stop_all(self) -> None:
+        for p in reversed(self.procs):
+            with contextlib.suppress(Exception):
+                if p.alive():
+                    p.popen.send_signal(signal.SIGTERM)
+        for p in reversed(self.procs):
+            with contextlib.suppress(Exception):
+                try:
+                    p.popen.wait(timeout=5)
+                except subprocess.TimeoutExpired:
+                    p.popen.kill()
+                    p.popen.wait(timeout=5)
+
+
+@pytest.fixture
+def procs(tmp_path: Path, request):
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    mgr = ProcessManager(logs)
+    try:
+        yield mgr
+    finally:
+        failed = getattr(request.node, "rep_call", None)
+        if failed is not None and failed.failed and mgr.procs:
+            print("\n" + mgr.describe())
+        mgr.stop_all()
+
+
+@pytest.hookimpl(tryfirst=True, hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    rep = outcome.get_result()
+    setattr(item, "rep_" + rep.when, rep)
+
+
+# ---------------------------------------------------------------------------
+# Configuration files
+# ---------------------------------------------------------------------------
+
+def gateway_toml(*, state_dir: Path, key_file: Path, fifo: Path, uplink_url: str,
+                 heartbeat_interval_s: int = 1, site: str = "integration test bench") -> str:
+    return f'''# written by Tests/integration
+gateway_id = "{GATEWAY_ID}"
+site = "{site}"
+state_dir = "{state_dir}"
+key_file = "{key_file}"
+
+[[inputs]]
+name = "btn"
+kind = "panic"
+zone = 501
+debounce = {{ mode = "immediate", window_ms = 20 }}
+source = {{ type = "simulated", fifo = "{fifo}" }}
+
+[[uplinks]]
+name = "{UPLINK_NAME}"
+url = "{uplink_url}"
+heartbeat_interval_s = {heartbeat_interval_s}
+backoff_initial_ms = 50
+backoff_max_ms = 500
+'''
+
+
+def receiver_toml(*, port: int, database: Path, public_keys: list[str], time_window_s: int = 300,
+                  silent_after_intervals: int | None = None) -> str:
+    keys = ", ".join(f'"{k}"' for k in public_keys)
+    extra = f"silent_after_intervals = {silent_after_intervals}\n" if silent_after_intervals is not None else ""
+    return f'''listen = "127.0.0.1:{port}"
+database = "{database}"
+time_window_s = {time_window_s}
+{extra}
+[[gateways]]
+id = "{GATEWAY_ID}"
+public_keys = [{keys}]
+'''
+
+
+# ---------------------------------------------------------------------------
+# Gateway
+# ---------------------------------------------------------------------------
+
+@dataclass
+class GatewaySetup:
+    dir: Path
+    config: Path
+    state_dir: Path
+    key_file: Path
+    fifo: Path
+
+    @property
+    def outbox(self) -> Path:
+        return self.state_dir / "outbox.db"
+
+
+def make_gateway(tmp_path: Path, uplink_url: str, key: GeneratedKey | None = None,
+                 heartbeat_interval_s: int = 1) -> GatewaySetup:
+    d = tmp_path / "gateway"
+    d.mkdir(exist_ok=True)
+    state = d / "state"
+    key_file = key.path if key is not None else d / "gateway.key"
+    fifo = d / "btn.fifo"
+    cfg = d / "gateway.toml"
+    cfg.write_text(gateway_toml(state_dir=state, key_file=key_file, fifo=fifo, uplink_url=uplink_url,
+                                heartbeat_interval_s=heartbeat_interval_s))
+    return GatewaySetup(dir=d, config=cfg, state_dir=state, key_file=key_file, fifo=fifo)
+
+
+def start_gateway(procs: ProcessManager, setup: GatewaySetup, timeout: float = 30) -> Proc:
+    """Starts `panic-gateway run` and waits for its `running` notice and FIFO."""
+    p = procs.start("gateway", [binary("panic-gateway"), "run", "--config", str(setup.config)])
+
+    def ready():
+        if not p.alive():
+            pytest.fail(f"gateway exited early with {p.popen.returncode}\n{p.describe()}")
+        return re.search(r"^<5>running\b", p.stderr(), re.M) and setup.fifo.exists()
+
+    wait_until(ready, timeout, "gateway to log `running` and create its FIFO", diagnostics=p.describe)
+    return p
+
+
+class Button:
+    """Writes edges to a simulated input FIFO (`1`/`0` lines, optional stamp)."""
+
+    def __init__(self, fifo: Path, timeout: float = 10):
+        def opened():
+            try:
+                return os.open(str(fifo), os.O_WRONLY | os.O_NONBLOCK)
+            except OSError:
+                return None
+        fd = wait_until(opened, timeout, f"FIFO {fifo} to accept a writer")
+        self.fd = fd
+
+    def write(self, line: str) -> None:
+        data = (line + "\n").encode()
+        assert os.write(self.fd, data) == len(data)
+
+    def press(self, stamped: bool = True) -> None:
+        self.write(f"1 {time.clock_gettime_ns(time.CLOCK_MONOTONIC)}" if stamped else "1")
+
+    def release(self, stamped: bool = True) -> None:
+        self.write(f"0 {time.clock_gettime_ns(time.CLOCK_MONOTONIC)}" if stamped else "0")
+
+    def click(self, hold_s: float = 0.08, gap_s: float = 0.08) -> None:
+        """One press and release, leaving the line quiet around both."""
+        self.press()
+        time.sleep(hold_s)
+        self.release()
+        time.sleep(gap_s)
+
+    def close(self) -> None:
+        if self.fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(self.fd)
+            self.fd = None
+
+
+# ---------------------------------------------------------------------------
+# Receiver
+# ---------------------------------------------------------------------------
+
+@dataclass
+class Receiver:
+    proc: Proc
+    port: int
+    database: Path
+    config: Path
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+LISTEN_RE = re.compile(r"listening 127\.0\.0\.1:(\d+)|address=127\.0\.0\.1:(\d+)\b.*\blistening")
+
+
+def start_receiver(procs: ProcessManager, tmp_path: Path, public_keys: list[str], port: int = 0,
+                   silent_after_intervals: int | None = None, time_window_s: int = 300,
+                   timeout: float = 30) -> Receiver:
+    """Starts `panic-receiver serve` and waits until /v1/health answers.
+
+    The bound port is taken from the `listening 127.0.0.1:PORT` line on stdout
+    or, failing that, from the `listening` notice the receiver logs on stderr
+    (stdout is block-buffered when it is not a terminal; see
+    test_receiver_stdout.py)."""
+    d = tmp_path / "receiver"
+    d.mkdir(exist_ok=True)
+    db = d / "receiver.db"
+    cfg = d / f"receiver-{port}.toml"
+    cfg.write_text(receiver_toml(port=port, database=db, public_keys=public_keys, time_window_s=time_window_s,
+                                 silent_after_intervals=silent_after_intervals))
+    p = procs.start("receiver", [binary("panic-receiver"), "serve", "--config", str(cfg)])
+
+    def bound_port():
+        if not p.alive():
+            pytest.fail(f"receiver exited early with {p.popen.returncode}\n{p.describe()}")
+        for text in (p.stdout(), p.stderr()):
+            m = LISTEN_RE.search(text)
+            if m:
+                return int(m.group(1) or m.group(2))
+        return None
+
+    actual = wait_until(bound_port, timeout, "receiver to report its listening address", diagnostics=p.describe)
+    if port:
+        assert actual == port, f"receiver bound {actual}, asked for {port}"
+    wait_until(lambda: requests.get(f"http://127.0.0.1:{actual}/v1/health", timeout=2).status_code == 200,
+               timeout, "receiver /v1/health to answer 200", diagnostics=p.describe)
+    return Receiver(proc=p, port=actual, database=db, config=cfg)
+
+
+def receiver_status(db: Path) -> list[dict]:
+    cp = run([binary("panic-receiver"), "status", "--database", str(db), "--json"], timeout=30)
+    assert cp.returncode == 0, f"status --json failed ({cp.returncode}): {cp.stderr}"
+    return json.loads(cp.stdout)
+
+
+def receiver_tail(db: Path, last: int = 200) -> str:
+    cp = run([binary("panic-receiver"), "tail", "--database", str(db), "--no-follow", "--last", str(last)], timeout=30)
+    assert cp.returncode == 0, f"tail --no-follow failed ({cp.returncode}): {cp.stderr}"
+    return cp.stdout
+
+
+# ---------------------------------------------------------------------------
+# SQLite (read-only; the daemons keep their databases in WAL mode)
+# ---------------------------------------------------------------------------
+
+def query(db: Path, sql: str, args: tuple = ()) -> list[tuple]:
+    if not db.exists():
+        return []
+    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)
+    try:
+        return con.execute(sql, args).fetchall()
+    finally:
+        con.close()
+
+
+# ---------------------------------------------------------------------------
+# Recording HTTP server (stands in for a receiver)
+# ---------------------------------------------------------------------------
+
+@dataclass
+class CapturedRequest:
+    method: str
+    path: str
+    headers: list[tuple[str, str]]
+    body: bytes
+
+    def header(self, name: str) -> str | None:
+        vals = [v for k, v in self.headers if k.lower() == name.lower()]
+        return ", ".join(vals) if vals else None
+
+
+@dataclass
+class RecordingServer:
+    port: int
+    requests: list[CapturedRequest] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def captured(self, path: str | None = None) -> list[CapturedRequest]:
+        with self.lock:
+            return [r for r in self.requests if path is None or r.path == path]
+
+
+@pytest.fixture
+def recording_server():
+    """A tiny HTTP/1.1 server on 127.0.0.1 that records every POST and answers 201."""
+    holder: dict[str, RecordingServer] = {}
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_POST(self):
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if length else b""
+            rec = CapturedRequest(method="POST", path=self.path, headers=list(self.headers.items()), body=body)
+            srv = holder["server"]
+            with srv.lock:
+                srv.requests.append(rec)
+            reply = b'{"status":"created"}\n'
+            self.send_response(201)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(reply)))
+            self.end_headers()
+            self.wfile.write(reply)
+
+        def log_message(self, *a):
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    httpd.daemon_threads = True
+    holder["server"] = RecordingServer(port=httpd.server_address[1])
+    t = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
+    t.start()
+    try:
+        yield holder["server"]
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        t.join(timeout=5)
+
+
+# ---------------------------------------------------------------------------
+# Alerts built in Python
+# ---------------------------------------------------------------------------
+
+def uuid7(unix_ms: int | None = None) -> str:
+    """A lowercase canonical UUIDv7 (RFC 9562)."""
+    ms = int(time.time() * 1000) if unix_ms is None else unix_ms
+    rand = int.from_bytes(os.urandom(10), "big")
+    value = (ms & ((1 << 48) - 1)) << 80
+    value |= 0x7 << 76
+    value |= ((rand >> 62) & 0xFFF) << 64
+    value |= 0b10 << 62
+    value |= rand & ((1 << 62) - 1)
+    return str(uuid.UUID(int=value))
+
+
+def rfc3339_micro(ns: int) -> str:
+    secs, rem = divmod(ns, 1_000_000_000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(secs)) + f".{rem // 1000:06d}Z"
+
+
+def alert_body(*, sequence: int, alert_id: str | None = None, kind: str = "panic", gateway_id: str = GATEWAY_ID) -> tuple[str, bytes]:
+    """A well-formed alert as the gateway would send it (sorted keys)."""
+    now = time.time_ns()
+    aid = alert_id or uuid7(now // 1_000_000)
+    doc = {
+        "version": 1, "id": aid, "gateway_id": gateway_id, "site": "python signer",
+        "sequence": sequence, "kind": kind, "input": "btn", "zone": 501, "area": 1,
+        "occurred_at": rfc3339_micro(now - 5_000_000), "accepted_at": rfc3339_micro(now),
+        "clock_synchronized": True, "test": False,
+    }
+    return aid, json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()
+
+
+def content_digest(body: bytes) -> str:
+    """RFC 9530 Content-Digest with sha-256."""
+    return "sha-256=:" + base64.b64encode(hashlib.sha256(body).digest()).decode() + ":"
