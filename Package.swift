@@ -109,7 +109,8 @@ let package = Package(
         .testTarget(name: "PanicSigningTests", dependencies: ["PanicSigning"]),
         .testTarget(name: "PanicInputsTests", dependencies: ["PanicInputs", "PanicPlatform"]),
         .testTarget(name: "PanicEndToEndTests", dependencies: [
-            "PanicGatewayKit", "PanicReceiverKit", "PanicDevCerts",
+            "PanicGatewayKit", "PanicReceiverKit", "PanicDevCerts", "PanicDemo",
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
     ]
 )

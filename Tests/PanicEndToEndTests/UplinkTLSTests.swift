@@ -1,0 +1,72 @@
+import Foundation
+import PanicCore
+import PanicDevCerts
+import Testing
+
+@Suite("Uplink over real TLS on loopback", .serialized)
+struct UplinkTLSTests {
+    @Test("a press crosses TLS to a receiver whose certificate the configured CA signed")
+    func deliveredOverTLS() async throws {
+        let h = try Harness()
+        let certs = try DevCertificates.make()
+        try await h.startReceiver(certs: certs)
+        let ca = try certs.write(to: h.dir).ca
+        let button = try await h.startGateway(caFile: ca)
+        try await h.tap(button)
+        try await waitUntil("press and restore at the receiver") { h.received.value.count == 2 }
+        #expect(h.received.value.map(\.kind) == [.panic, .restore])
+        #expect(h.received.value.map(\.sequence) == [1, 2])
+        try await waitUntil("outbox empty") { try h.pending() == 0 }
+        await h.stopGateway()
+        await h.stopReceiver()
+    }
+
+    @Test("a receiver certificate from another CA is refused, and nothing is lost")
+    func foreignCertificateRefused() async throws {
+        let h = try Harness()
+        let trusted = try DevCertificates.make(caName: "trusted CA")
+        let foreign = try DevCertificates.make(caName: "foreign CA")
+        try await h.startReceiver(certs: foreign)
+        let ca = try trusted.write(to: h.dir).ca
+        let button = try await h.startGateway(caFile: ca)
+        try await h.tap(button)
+        try await waitUntil("a failed TLS attempt") { (h.gateway?.uplinks.first?.status.consecutiveFailures ?? 0) >= 2 }
+        #expect(h.received.value.isEmpty)
+        #expect(try h.pending() == 2)
+        #expect(h.gateway?.uplinks.first?.status.lastError?.contains("TLS") == true)
+        await h.stopGateway()
+        // The operator fixes the CA file: the queued alerts go out.
+        let fixed = h.dir + "/foreign"
+        try FileManager.default.createDirectory(atPath: fixed, withIntermediateDirectories: true)
+        _ = try await h.startGateway(caFile: try foreign.write(to: fixed).ca)
+        try await waitUntil("queued alerts delivered") { h.received.value.count == 2 }
+        #expect(h.received.value.map(\.sequence) == [1, 2])
+        await h.stopGateway()
+        await h.stopReceiver()
+    }
+
+    @Test("a refusal (unknown key, 401) keeps the alert queued and raises trouble until the receiver accepts")
+    func refusalKeepsAlert() async throws {
+        let h = try Harness()
+        try await h.startReceiver(certs: nil, trust: [.generate()])
+        let button = try await h.startGateway(scheme: "http", caFile: nil)
+        try await h.tap(button)
+        // Heartbeats are refused too; wait until both alerts have been refused.
+        try await waitUntil("both alerts refused") {
+            try h.gateway?.outbox.pending(destination: "central").filter { $0.attempts > 0 }.count == 2
+        }
+        #expect(h.rejected.value.allSatisfy { $0 == 401 })
+        let status = try #require(h.gateway?.uplinks.first?.status)
+        #expect(status.refusal?.contains("HTTP 401") == true)
+        #expect(try h.pending() == 2)
+        #expect(h.received.value.isEmpty)
+        // The receiver learns the key; the capped retry delivers both.
+        let port = h.port
+        await h.stopReceiver()
+        try await h.startReceiver(certs: nil, port: port)
+        try await waitUntil("delivered after the refusal ends") { h.received.value.count == 2 }
+        try await waitUntil("trouble cleared") { h.gateway?.uplinks.first?.status.refusal == nil }
+        await h.stopGateway()
+        await h.stopReceiver()
+    }
+}

@@ -1,0 +1,49 @@
+"""`panic-receiver serve` promises one `listening HOST:PORT` line on stdout
+once bound, "for scripts and tests that asked for port 0". A script reads
+that line through a pipe while the receiver keeps running, so the line must
+reach the pipe then, not when the process exits."""
+
+from __future__ import annotations
+
+import select
+import subprocess
+import time
+
+from conftest import binary, keygen, receiver_toml
+
+
+def test_listening_line_reaches_a_pipe_while_serving(tmp_path):
+    key = keygen(tmp_path / "gw.key")
+    cfg = tmp_path / "receiver.toml"
+    cfg.write_text(receiver_toml(port=0, database=tmp_path / "receiver.db", public_keys=[key.public_b64]))
+    p = subprocess.Popen([binary("panic-receiver"), "serve", "--config", str(cfg)],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 10
+        line = b""
+        while not line.endswith(b"\n") and time.monotonic() < deadline and p.poll() is None:
+            ready, _, _ = select.select([p.stdout], [], [], 0.2)
+            if ready:
+                chunk = p.stdout.read1(4096)
+                if not chunk:
+                    break
+                line += chunk
+        still_running = p.poll() is None
+        stderr_so_far = b""
+        if still_running:
+            p.terminate()
+        try:
+            _, stderr_so_far = p.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            _, stderr_so_far = p.communicate(timeout=10)
+        assert still_running, f"receiver exited early ({p.returncode}): {stderr_so_far.decode(errors='replace')}"
+        assert line.startswith(b"listening 127.0.0.1:"), (
+            f"no `listening 127.0.0.1:PORT` line on the stdout pipe within 10 s while the receiver was serving "
+            f"(got {line!r}); its stderr already said it was listening:\n{stderr_so_far.decode(errors='replace')[-1000:]}")
+        port = int(line.split(b":")[1])
+        assert 0 < port < 65536
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait(timeout=10)
