@@ -42,9 +42,13 @@ public final class PipeEdgeSource: InputSource {
 
     deinit { close(descriptor) }
 
+    /// Reads per readiness report; the loop is level-triggered, so a source
+    /// with more to say is served again after the others had their turn.
+    static let readsPerTurn = 4
+
     public func readReady(emit: (SourceEvent) -> Void) {
         var buffer = [UInt8](repeating: 0, count: 4096)
-        while true {
+        for _ in 0..<Self.readsPerTurn {
             let n = buffer.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, 4096) }
             if n <= 0 { break }
             for byte in buffer[0..<n] {

@@ -47,3 +47,33 @@ def test_listening_line_reaches_a_pipe_while_serving(tmp_path):
         if p.poll() is None:
             p.kill()
             p.wait(timeout=10)
+
+
+def test_tail_follow_output_reaches_a_pipe(tmp_path, procs):
+    """`panic-receiver tail` (following) is the operator's live view; piped into
+    grep or a log shipper its lines must arrive as events happen."""
+    from conftest import make_gateway, receiver_tail, start_gateway, start_receiver, wait_until
+
+    key = keygen(tmp_path / "gateway.key")
+    rx = start_receiver(procs, tmp_path, [key.public_b64])
+    setup = make_gateway(tmp_path, rx.base_url, key=key)
+    start_gateway(procs, setup)
+    wait_until(lambda: "ONLINE" in receiver_tail(rx.database), 15, "an ONLINE event in the receiver's log")
+
+    p = subprocess.Popen([binary("panic-receiver"), "tail", "--database", str(rx.database)],
+                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+    try:
+        out = b""
+        deadline = time.monotonic() + 5
+        while b"ONLINE" not in out and time.monotonic() < deadline and p.poll() is None:
+            ready, _, _ = select.select([p.stdout], [], [], 0.2)
+            if ready:
+                chunk = p.stdout.read1(4096)
+                if not chunk:
+                    break
+                out += chunk
+        assert p.poll() is None, f"tail exited ({p.returncode}) instead of following"
+        assert b"ONLINE" in out, f"`tail` (following) wrote nothing to its stdout pipe within 5 s (got {out!r})"
+    finally:
+        p.kill()
+        p.wait(timeout=10)
