@@ -28,8 +28,10 @@ let package = Package(
     targets: [
         // The only C in the project: epoll, timerfd, eventfd, adjtimex, ioctls.
         .target(name: "CPanicSys", path: "Sources/CPanicSys"),
+        // libgpiod 1.6 (Debian 12) or 2.x (Debian 13) behind one shim.
+        .systemLibrary(name: "CGpiod", pkgConfig: "libgpiod", providers: [.apt(["libgpiod-dev"])]),
         // Swift face of the C shim; the only module that imports CPanicSys.
-        .target(name: "PanicPlatform", dependencies: ["CPanicSys", "PanicCore"]),
+        .target(name: "PanicPlatform", dependencies: ["CPanicSys", "CGpiod", "PanicCore"]),
         // Pure decisions and data: edges, debounce, alerts, retry. No I/O.
         .target(name: "PanicCore"),
         // TOML configuration with located, explicit errors.

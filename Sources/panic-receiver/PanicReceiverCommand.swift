@@ -35,8 +35,7 @@ struct Serve: AsyncParsableCommand {
         let services = try server.services { port in
             logger.notice("listening", metadata: ["address": "\(cfg.listenHost):\(port)", "tls": "\(cfg.tlsCertificate != nil)"])
             // One line on stdout, for scripts and tests that asked for port 0.
-            print("listening \(cfg.listenHost):\(port)")
-            FileHandle.standardOutput.synchronizeFile()
+            emit("listening \(cfg.listenHost):\(port)")
         }
         let group = ServiceGroup(configuration: .init(
             services: services.map { .init(service: $0) }, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
@@ -65,10 +64,9 @@ struct Tail: AsyncParsableCommand {
         var cursor = max(0, try store.lastEventNumber() - Int64(last))
         while true {
             for e in try store.events(after: cursor) {
-                print("\(e.at.rfc3339)  \(e.gatewayID)  \(e.type.uppercased().padding(toLength: 8, withPad: " ", startingAt: 0))  \(e.text)")
+                emit("\(e.at.rfc3339)  \(e.gatewayID)  \(e.type.uppercased().padding(toLength: 8, withPad: " ", startingAt: 0))  \(e.text)")
                 cursor = e.number
             }
-            FileHandle.standardOutput.synchronizeFile()
             if noFollow { return }
             // A reader on the side of the store, not on the alarm path.
             try await Task.sleep(for: .milliseconds(200))
@@ -114,4 +112,9 @@ struct Status: ParsableCommand {
             ].joined(separator: " "))
         }
     }
+}
+
+/// Writes a line to stdout unbuffered, so a pipe sees it at once.
+func emit(_ line: String) {
+    FileHandle.standardOutput.write(Data((line + "\n").utf8))
 }

@@ -99,3 +99,15 @@ struct ValidConfigTests {
         }
     }
 }
+
+@Suite("Shipped example")
+struct ShippedExampleTests {
+    @Test("deploy/gateway.toml.example is a valid configuration")
+    func exampleIsValid() throws {
+        let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let path = repo.appendingPathComponent("deploy/gateway.toml.example").path
+        let config = try GatewayConfig.load(path: path)
+        #expect(config.inputs.count == 2)
+        #expect(config.uplinks.first?.url == "https://alerts.central.example:8443")
+    }
+}

@@ -37,7 +37,7 @@ final class Harness: @unchecked Sendable {
     }
 
     /// Starts the receiver; `certs` nil means plain HTTP on loopback.
-    func startReceiver(certs: DevCertificates?, trust: [SigningKey]? = nil, port fixed: Int = 0, certDir: String = "rcv") async throws {
+    func startReceiver(certs: DevCertificates?, trust: [SigningKey]? = nil, port fixed: Int = 0, certDir: String = "rcv", clientCA: String? = nil) async throws {
         var cert: String?, keyPath: String?
         if let certs {
             let d = dir + "/" + certDir
@@ -48,7 +48,7 @@ final class Harness: @unchecked Sendable {
         }
         let keys = (trust ?? [key]).map { $0.publicKey.base64 }
         let config = ReceiverConfig(listenHost: "127.0.0.1", listenPort: fixed, database: dir + "/receiver.db",
-                                    tlsCertificate: cert, tlsKey: keyPath, gateways: [.init(id: "gw-test", publicKeys: keys)])
+                                    tlsCertificate: cert, tlsKey: keyPath, clientCA: clientCA, gateways: [.init(id: "gw-test", publicKeys: keys)])
         let received = self.received, rejected = self.rejected
         let server = try ReceiverServer(config: config, logger: logger) { event in
             switch event {
@@ -71,7 +71,7 @@ final class Harness: @unchecked Sendable {
     }
 
     /// Starts a gateway with one simulated panic button; returns the button.
-    func startGateway(scheme: String = "https", caFile: String?) async throws -> SimulatedButton {
+    func startGateway(scheme: String = "https", caFile: String?, clientCertificate: (String, String)? = nil) async throws -> SimulatedButton {
         let toml = """
             gateway_id = "gw-test"
             site = "test"
@@ -86,6 +86,7 @@ final class Harness: @unchecked Sendable {
             name = "central"
             url = "\(scheme)://127.0.0.1:\(port)"
             \(caFile.map { "ca_file = \"\($0)\"" } ?? "")
+            \(clientCertificate.map { "client_cert = \"\($0.0)\"\nclient_key = \"\($0.1)\"" } ?? "")
             backoff_initial_ms = 50
             backoff_max_ms = 300
             heartbeat_interval_s = 60

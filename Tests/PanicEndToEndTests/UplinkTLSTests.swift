@@ -45,6 +45,27 @@ struct UplinkTLSTests {
         await h.stopReceiver()
     }
 
+    @Test("mutual TLS: a receiver that requires client certificates takes the gateway's, and refuses a gateway without one")
+    func mutualTLS() async throws {
+        let h = try Harness()
+        let server = try DevCertificates.make(caName: "server CA")
+        let clients = try DevCertificates.make(caName: "gateway CA")
+        let clientDir = h.dir + "/client"
+        try FileManager.default.createDirectory(atPath: clientDir, withIntermediateDirectories: true)
+        let clientFiles = try clients.write(to: clientDir)
+        try await h.startReceiver(certs: server, clientCA: clientFiles.ca)
+        let serverCA = try server.write(to: h.dir).ca
+        let button = try await h.startGateway(caFile: serverCA)
+        try await h.tap(button)
+        try await waitUntil("refused handshakes without a client certificate") { (h.gateway?.uplinks.first?.status.consecutiveFailures ?? 0) >= 1 }
+        #expect(h.received.value.isEmpty)
+        await h.stopGateway()
+        _ = try await h.startGateway(caFile: serverCA, clientCertificate: (clientFiles.certificate, clientFiles.key))
+        try await waitUntil("delivered with the client certificate") { h.received.value.count == 2 }
+        await h.stopGateway()
+        await h.stopReceiver()
+    }
+
     @Test("a refusal (unknown key, 401) keeps the alert queued and raises trouble until the receiver accepts")
     func refusalKeepsAlert() async throws {
         let h = try Harness()

@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from conftest import binary, gateway_toml, keygen, run
+from conftest import binary, gateway_toml, keygen, make_gateway, run, start_gateway
 
 EXIT_CONFIG_INVALID = 2
 EXIT_KEY_PROBLEM = 3
@@ -141,17 +144,12 @@ def test_run_refuses_key_readable_by_others(tmp_path):
 
 def test_run_creates_missing_key_with_mode_0600(tmp_path, procs):
     """First start of a box: no key file yet, the gateway makes one."""
-    from conftest import make_gateway, start_gateway
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
     setup = make_gateway(tmp_path, "http://127.0.0.1:9")
     assert not setup.key_file.exists() and not setup.fifo.exists()
     gw = start_gateway(procs, setup)
     assert (os.stat(setup.key_file).st_mode & 0o777) == 0o600
     assert isinstance(serialization.load_pem_private_key(setup.key_file.read_bytes(), password=None), Ed25519PrivateKey)
     assert "generated a new gateway key" in gw.stderr()
-    import stat
     assert stat.S_ISFIFO(os.stat(setup.fifo).st_mode)
     assert gw.terminate() == 0, gw.describe()
 

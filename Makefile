@@ -1,0 +1,56 @@
+# panic-gateway — the two commands that matter are `make demo` and `make test`.
+# Each installs what it needs on a fresh Debian 12 (as root, or with sudo).
+
+SHELL := /bin/bash
+SWIFT ?= swift
+VENV := .venv-test
+PY := $(VENV)/bin/python
+BIN := .build/debug
+
+# Debian packages: C libraries the gateway links, tools the tests drive.
+APT_PACKAGES := libgpiod-dev libudev-dev gpiod libsqlite3-dev sqlite3 openssl python3 python3-venv
+# Python packages for test peers (independent implementations).
+PY_PACKAGES := pytest http-message-signatures requests cryptography
+
+.PHONY: all deps build demo test test-swift test-integration bench clean
+
+all: build
+
+## deps: install Debian and Python packages that are missing (idempotent)
+deps: .build/.deps-apt $(VENV)/.deps-py
+
+.build/.deps-apt: scripts/install-deps.sh
+	@mkdir -p .build
+	@bash scripts/install-deps.sh $(APT_PACKAGES)
+	@touch $@
+
+$(VENV)/.deps-py: .build/.deps-apt
+	@test -x $(PY) || python3 -m venv $(VENV)
+	@$(PY) -m pip install --quiet --disable-pip-version-check $(PY_PACKAGES)
+	@touch $@
+
+build: deps
+	$(SWIFT) build
+
+## demo: a receiver and a gateway on loopback, simulated presses, an outage
+demo: build
+	$(BIN)/panic-gateway demo
+
+## test: unit and end-to-end tests in Swift, then integration tests in Python
+test: deps
+	$(SWIFT) build --build-tests
+	$(MAKE) --no-print-directory test-swift test-integration
+
+test-swift:
+	$(SWIFT) test --skip-build
+
+test-integration:
+	PANIC_BIN_DIR=$(CURDIR)/$(BIN) $(PY) -m pytest -q Tests/integration
+
+## bench: release build; latency and throughput with percentiles
+bench: deps
+	$(SWIFT) build -c release
+	.build/release/panic-bench
+
+clean:
+	rm -rf .build $(VENV)

@@ -1,0 +1,186 @@
+#!/usr/bin/env bash
+# Runs HIL scenarios, each in a fresh QEMU guest booting Debian's kernel.
+#
+#   bash hil/run.sh [--bin PATH]... [--keep] [scenario...]
+#
+# Without names, every scenario under hil/scenarios/ runs. --bin PATH (repeatable;
+# or HIL_BINARIES="a b") copies extra host executables and their shared libraries
+# into the guest's /usr/local/bin. Prints one line per scenario:
+#   PASS name key=value ... time_s=N      or      FAIL name reason
+# and exits non-zero if any failed. Logs: .build/hil/runs/<stamp>/<name>/.
+set -uo pipefail
+source "$(dirname "$0")/lib.sh"
+
+extra_bins=(${HIL_BINARIES:-})
+keep=0
+names=()
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --bin) extra_bins+=("$2"); shift 2;;
+    --bin=*) extra_bins+=("${1#--bin=}"); shift;;
+    --keep) keep=1; shift;;
+    -h|--help) sed -n '2,12p' "$0"; exit 0;;
+    -*) hil_die "unknown option $1";;
+    *) names+=("$1"); shift;;
+  esac
+done
+if [ ${#names[@]} -eq 0 ]; then
+  for d in "$HIL_DIR"/scenarios/*/; do [ -f "$d/scenario.conf" ] && names+=("$(basename "$d")"); done
+fi
+
+# Children to end on exit (QEMU, host drivers): only the ones this script started.
+HIL_PIDS=()
+SOCKDIRS=()
+cleanup() {
+  local p
+  for p in "${HIL_PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; done
+  sleep 0.2
+  for p in "${HIL_PIDS[@]}"; do kill -KILL "$p" 2>/dev/null; done
+  for p in "${SOCKDIRS[@]}"; do rm -rf "$p"; done
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+results=()
+nfail=0
+report() {  # report PASS|FAIL name text
+  local line="$1 $2 $3"
+  echo "$line"
+  results+=("$line")
+  [ "$1" = PASS ] || nfail=$((nfail + 1))
+}
+
+prep_problem=""
+if [ ! -f "$HIL_STATE" ]; then
+  prep_problem="rig not prepared: run 'bash hil/prepare.sh' (as root) first"
+else
+  # shellcheck disable=SC1090
+  source "$HIL_STATE"
+  for f in "$HIL_KERNEL" "$HIL_MODDIR/modules.dep" "$HIL_GPIOSIM_KO" "$HIL_HELPERS/monotime" /bin/busybox; do
+    [ -e "$f" ] || prep_problem="missing $f: run 'bash hil/prepare.sh' again"
+  done
+  command -v qemu-system-x86_64 >/dev/null || prep_problem="qemu-system-x86_64 not installed: run 'bash hil/prepare.sh'"
+  command -v python3 >/dev/null || prep_problem="python3 not installed: run 'bash hil/prepare.sh'"
+fi
+
+run_stamp=$(date +%Y%m%d-%H%M%S)
+runs_dir=$HIL_CACHE/runs/$run_stamp
+accel=""
+t_all=$(hil_now)
+
+# build_initramfs ROOT OUT conf-vars...: assembles the guest's root file system.
+build_initramfs() {
+  local root=$1 out=$2 b ko
+  rm -rf "$root"; mkdir -p "$root"/{bin,sbin,usr/bin,usr/sbin,usr/local/bin,hil/bin,etc/hil,lib/modules/hil,lib64,proc,sys,dev,tmp,run,root}
+  cp /bin/busybox "$root/bin/busybox"
+  install -m 755 "$HIL_DIR/guest/init" "$root/init"
+  install -m 644 "$HIL_DIR/guest/lib.sh" "$root/hil/lib.sh"
+  cp "$HIL_HELPERS"/* "$root/hil/bin/"
+  # Modules: configfs and gpio-sim-oot always, then the scenario's (with dependencies).
+  : > "$root/etc/hil/modules"
+  local mods
+  mods=$(hil_module_paths "$HIL_MODDIR" configfs "${MODULES[@]}") || return 1
+  if grep -q '^MISSING ' <<<"$mods"; then
+    echo "kernel $HIL_KVER has no module $(grep '^MISSING ' <<<"$mods" | cut -d' ' -f2 | tr '\n' ' ')"; return 1
+  fi
+  while read -r ko; do
+    mkdir -p "$root/lib/modules/hil/$(dirname "$ko")"
+    cp "$HIL_MODDIR/$ko" "$root/lib/modules/hil/$ko"
+    echo "$ko" >> "$root/etc/hil/modules"
+  done <<<"$mods"
+  # gpio-sim right after configfs (it needs configfs' symbols), before the rest.
+  mkdir -p "$root/lib/modules/hil/extra"
+  cp "$HIL_GPIOSIM_KO" "$root/lib/modules/hil/extra/gpio-sim-oot.ko"
+  sed -i '/\/configfs\.ko$/a extra/gpio-sim-oot.ko' "$root/etc/hil/modules"
+  for b in "${BINARIES[@]}" "${extra_bins[@]}"; do
+    case "$b" in /*) ;; *) b=$(command -v "$b" || echo "$b");; esac
+    local where=/usr/bin
+    for e in "${extra_bins[@]}"; do [ "$e" = "$b" ] && where=/usr/local/bin; done
+    hil_copy_with_libs "$root" "$b" "$where" || return 1
+  done
+  install -m 755 "$sdir/guest.sh" "$root/scenario.sh"
+  echo "$GUEST_TIMEOUT" > "$root/etc/hil/timeout"
+  (cd "$root" && find . | cpio -o -H newc --quiet | gzip -1) > "$out"
+}
+
+for name in "${names[@]}"; do
+  t_sc=$(hil_now)
+  sdir=$HIL_DIR/scenarios/$name
+  if [ -n "$prep_problem" ]; then report FAIL "$name" "$prep_problem"; continue; fi
+  if [ ! -f "$sdir/scenario.conf" ] || [ ! -f "$sdir/guest.sh" ]; then
+    report FAIL "$name" "no such scenario (need hil/scenarios/$name/scenario.conf and guest.sh)"; continue
+  fi
+  work=$runs_dir/$name; mkdir -p "$work"
+  sock=$(mktemp -d "${TMPDIR:-/tmp}/hil.XXXXXX"); SOCKDIRS+=("$sock")
+  # Scenario settings (see hil/README.md). Defaults first.
+  BINARIES=(); MODULES=(); QEMU_ARGS=(); REQUIRES=(); GUEST_TIMEOUT=90; HOST_TIMEOUT=150; MEMORY=512
+  HIL_SOCK=$sock HIL_WORK=$work
+  # shellcheck disable=SC1090
+  source "$sdir/scenario.conf"
+  missing=""
+  for r in "${REQUIRES[@]}"; do
+    case "$r" in
+      pkg:*) hil_pkg_installed "${r#pkg:}" || missing="$missing Debian package ${r#pkg:} not installed (run bash hil/prepare.sh);";;
+      *) command -v "$r" >/dev/null || [ -x "$r" ] || missing="$missing $r not found;";;
+    esac
+  done
+  for b in "${BINARIES[@]}" "${extra_bins[@]}"; do
+    command -v "$b" >/dev/null || [ -x "$b" ] || missing="$missing binary $b not found;"
+  done
+  if [ -n "$missing" ]; then report FAIL "$name" "cannot run:${missing%;}"; continue; fi
+
+  if ! err=$(build_initramfs "$work/root" "$work/initrd.gz" 2>&1); then
+    report FAIL "$name" "initramfs: $(echo "$err" | tail -n1)"; continue
+  fi
+  [ "$keep" = 1 ] || rm -rf "$work/root"
+  [ -n "$accel" ] || accel=$(hil_pick_accel)
+  if [ "$accel" = kvm ]; then accel_args=(-enable-kvm -cpu host); else accel_args=(-accel tcg); fi
+
+  qemu_cmd=(qemu-system-x86_64 "${accel_args[@]}" -m "$MEMORY" -smp 1
+    -nodefaults -no-user-config -display none -no-reboot -nic none
+    -chardev "file,id=con,path=$work/console.log" -serial chardev:con
+    -qmp "unix:$sock/qmp.sock,server=on,wait=off"
+    -kernel "$HIL_KERNEL" -initrd "$work/initrd.gz"
+    -append "console=ttyS0 panic=-1 loglevel=3"
+    "${QEMU_ARGS[@]}")
+  printf '%q ' "${qemu_cmd[@]}" > "$work/qemu.cmd"
+  : > "$work/console.log"
+  timeout --kill-after=5 "$HOST_TIMEOUT" "${qemu_cmd[@]}" >"$work/qemu.out" 2>&1 &
+  qpid=$!; HIL_PIDS+=("$qpid")
+  hpid=""
+  if [ -x "$sdir/host" ]; then
+    HIL_WORK=$work HIL_SOCK=$sock HIL_CONSOLE=$work/console.log HIL_RESULTS=$work/host.results \
+    PYTHONPATH=$HIL_DIR${PYTHONPATH:+:$PYTHONPATH} \
+      timeout --kill-after=5 "$HOST_TIMEOUT" "$sdir/host" >"$work/host.log" 2>&1 &
+    hpid=$!; HIL_PIDS+=("$hpid")
+  fi
+  wait "$qpid"; qrc=$?
+  hrc=0
+  if [ -n "$hpid" ]; then
+    # The guest is gone: the host driver has a few seconds to notice and finish.
+    ( sleep 10; kill -TERM "$hpid" 2>/dev/null ) & wd=$!
+    wait "$hpid"; hrc=$?
+    kill "$wd" 2>/dev/null; wait "$wd" 2>/dev/null
+  fi
+  secs=$(awk -v a="$t_sc" -v b="$(hil_now)" 'BEGIN{printf "%.1f", b-a}')
+  if [ "$qrc" = 124 ] || [ "$qrc" = 137 ]; then
+    report FAIL "$name" "QEMU timed out after ${HOST_TIMEOUT}s ($accel); console: $work/console.log"; continue
+  fi
+  if [ "$qrc" != 0 ]; then
+    report FAIL "$name" "QEMU exited $qrc: $(tail -n1 "$work/qemu.out")"; continue
+  fi
+  if [ "$hrc" != 0 ]; then
+    report FAIL "$name" "host driver exited $hrc: $(tail -n1 "$work/host.log") (log: $work/host.log)"; continue
+  fi
+  if out=$(HIL_WORK=$work HIL_CONSOLE=$work/console.log HIL_RESULTS=$work/host.results \
+           PYTHONPATH=$HIL_DIR${PYTHONPATH:+:$PYTHONPATH} "$sdir/check" 2>&1); then
+    report PASS "$name" "$(echo "$out" | tail -n1) accel=$accel time_s=$secs"
+  else
+    report FAIL "$name" "$(echo "$out" | tail -n1) (time_s=$secs, console: $work/console.log)"
+  fi
+done
+
+total=$(awk -v a="$t_all" -v b="$(hil_now)" 'BEGIN{printf "%.1f", b-a}')
+echo "hil: ${#results[@]} scenario(s) in ${total}s"
+echo "hil: $(( ${#results[@]} - nfail )) passed, $nfail failed"
+[ "$nfail" -eq 0 ]
