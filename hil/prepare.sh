@@ -108,6 +108,14 @@ for c in "$HIL_DIR"/guest/*.c; do
   fi
 done
 
+# Products of other kernel ABIs (the archive moved on) are dead weight: drop them.
+for d in "$HIL_CACHE"/kernel/* "$HIL_CACHE"/gpio-sim/*; do
+  [ -d "$d" ] && [ "$(basename "$d")" != "$V" ] && rm -rf "$d"
+done
+for f in "$HIL_CACHE"/debs/*.deb; do
+  [ -f "$f" ] && [ "$f" != "$HIL_CACHE/debs/linux-image-${V}_${img_ver//:/%3a}_amd64.deb" ] && rm -f "$f"
+done
+
 cat > "$HIL_STATE.tmp" <<EOT
 HIL_KVER=$V
 HIL_KVER_PKG=$img_ver

@@ -9,6 +9,7 @@
 #   PASS name key=value ... time_s=N      or      FAIL name reason
 # and exits non-zero if any failed. Logs: .build/hil/runs/<stamp>/<name>/.
 set -uo pipefail
+export PYTHONDONTWRITEBYTECODE=1
 source "$(dirname "$0")/lib.sh"
 
 extra_bins=(${HIL_BINARIES:-})
@@ -65,6 +66,10 @@ fi
 
 run_stamp=$(date +%Y%m%d-%H%M%S)
 runs_dir=$HIL_CACHE/runs/$run_stamp
+# Keep the logs of the last 10 runs.
+if [ -d "$HIL_CACHE/runs" ]; then
+  ls -1d "$HIL_CACHE"/runs/*/ 2>/dev/null | head -n -9 | while read -r d; do rm -rf "$d"; done
+fi
 accel=""
 t_all=$(hil_now)
 
@@ -92,11 +97,16 @@ build_initramfs() {
   mkdir -p "$root/lib/modules/hil/extra"
   cp "$HIL_GPIOSIM_KO" "$root/lib/modules/hil/extra/gpio-sim-oot.ko"
   sed -i '/\/configfs\.ko$/a extra/gpio-sim-oot.ko' "$root/etc/hil/modules"
-  for b in "${BINARIES[@]}" "${extra_bins[@]}"; do
-    case "$b" in /*) ;; *) b=$(command -v "$b" || echo "$b");; esac
-    local where=/usr/bin
-    for e in "${extra_bins[@]}"; do [ "$e" = "$b" ] && where=/usr/local/bin; done
-    hil_copy_with_libs "$root" "$b" "$where" || return 1
+  for b in "${BINARIES[@]}"; do
+    hil_copy_with_libs "$root" "$(command -v "$b" || echo "$b")" /usr/bin || return 1
+  done
+  for b in "${extra_bins[@]}"; do
+    hil_copy_with_libs "$root" "$(command -v "$b" || echo "$b")" /usr/local/bin || return 1
+  done
+  local f
+  for f in "${FILES[@]}"; do   # "HOSTPATH=GUESTPATH"
+    [ -e "${f%%=*}" ] || { echo "file ${f%%=*} not found"; return 1; }
+    mkdir -p "$root$(dirname "${f#*=}")"; cp -rL "${f%%=*}" "$root${f#*=}"
   done
   install -m 755 "$sdir/guest.sh" "$root/scenario.sh"
   echo "$GUEST_TIMEOUT" > "$root/etc/hil/timeout"
@@ -113,7 +123,7 @@ for name in "${names[@]}"; do
   work=$runs_dir/$name; mkdir -p "$work"
   sock=$(mktemp -d "${TMPDIR:-/tmp}/hil.XXXXXX"); SOCKDIRS+=("$sock")
   # Scenario settings (see hil/README.md). Defaults first.
-  BINARIES=(); MODULES=(); QEMU_ARGS=(); REQUIRES=(); GUEST_TIMEOUT=90; HOST_TIMEOUT=150; MEMORY=512
+  BINARIES=(); MODULES=(); QEMU_ARGS=(); FILES=(); REQUIRES=(); GUEST_TIMEOUT=90; HOST_TIMEOUT=150; MEMORY=512
   HIL_SOCK=$sock HIL_WORK=$work
   # shellcheck disable=SC1090
   source "$sdir/scenario.conf"
@@ -171,6 +181,16 @@ for name in "${names[@]}"; do
   fi
   if [ "$hrc" != 0 ]; then
     report FAIL "$name" "host driver exited $hrc: $(tail -n1 "$work/host.log") (log: $work/host.log)"; continue
+  fi
+  # Generic verdict from the console, before the scenario's own check.
+  gfail=$(grep -a -m1 -o '@@HIL-FAIL .*' "$work/console.log" | sed 's/^@@HIL-FAIL //; s/\r$//')
+  grc=$(grep -a -o '@@HIL-EXIT rc=[0-9]*' "$work/console.log" | tail -n1 | sed 's/.*rc=//')
+  if [ -n "$gfail" ]; then
+    report FAIL "$name" "guest: $gfail (time_s=$secs, console: $work/console.log)"; continue
+  elif [ -z "$grc" ]; then
+    report FAIL "$name" "guest never reached the end of its scenario (no @@HIL-EXIT; console: $work/console.log)"; continue
+  elif [ "$grc" != 0 ]; then
+    report FAIL "$name" "guest scenario exited $grc (time_s=$secs, console: $work/console.log)"; continue
   fi
   if out=$(HIL_WORK=$work HIL_CONSOLE=$work/console.log HIL_RESULTS=$work/host.results \
            PYTHONPATH=$HIL_DIR${PYTHONPATH:+:$PYTHONPATH} "$sdir/check" 2>&1); then

@@ -88,6 +88,8 @@ extension GatewayConfig {
             case "simulated":
                 let fifo = s.string("fifo", check: Validate.absolutePath) ?? "\(stateDir)/sim/\(name ?? "input")"
                 source = .simulated(fifo: fifo)
+            case "gpio":
+                source = readGPIO(s)
             case let other?:
                 s.fail("type", "\"\(other)\" is not allowed; \(allowed)")
             case nil:
@@ -95,9 +97,33 @@ extension GatewayConfig {
             }
             s.rejectUnknownKeys()
         }
+        var openLoop: Nanoseconds?
+        if let ms = t.int("tamper_after_ms", range: 100...3_600_000, unit: " ms") {
+            if contact == .normallyClosed { openLoop = .milliseconds(Int64(ms)) }
+            else { t.fail("tamper_after_ms", "only meaningful with contact = \"normally-closed\" (a cut wire opens a closed loop)") }
+        }
         t.rejectUnknownKeys()
         guard let name, let kind, let zone, let source else { return nil }
-        return InputConfig(spec: InputSpec(name: name, kind: kind, zone: zone, area: area, contact: contact, debounce: debounce), source: source)
+        return InputConfig(
+            spec: InputSpec(name: name, kind: kind, zone: zone, area: area, contact: contact, debounce: debounce, openLoopTamperAfter: openLoop),
+            source: source)
+    }
+
+    static func readGPIO(_ s: TableReader) -> SourceConfig? {
+        let chip = s.string("chip", required: true, allowed: "a chip name (gpiochip0), label, or /dev path", check: { $0.isEmpty ? "must not be empty" : nil })
+        let offset = s.int("line", range: 0...4095)
+        let lineName = s.string("line_name", check: { $0.isEmpty ? "must not be empty" : nil })
+        var selector: GPIOLineSelector?
+        switch (offset, lineName) {
+        case (let o?, nil): selector = .offset(o)
+        case (nil, let n?): selector = .name(n)
+        case (.some, .some): s.fail("line_name", "give line (an offset) or line_name, not both")
+        case (nil, nil): s.fail("line", "required: line (offset on the chip) or line_name")
+        }
+        let bias = s.choice("bias", GPIOBias.self) ?? .asIs
+        let activeLow = s.bool("active_low") ?? false
+        guard let chip, let selector else { return nil }
+        return .gpio(GPIOSourceConfig(chip: chip, line: selector, bias: bias, activeLow: activeLow))
     }
 
     static func readUplink(_ t: TableReader, checkFiles: Bool) -> UplinkConfig? {

@@ -28,8 +28,25 @@ public enum SourceConfig: Sendable, Equatable {
     /// Edges written as text lines to a FIFO (see `PipeEdgeSource`); for the
     /// demo, tests and bench work without hardware.
     case simulated(fifo: String)
+    /// A GPIO line through libgpiod.
+    case gpio(GPIOSourceConfig)
 
-    public static let allowedTypes = ["simulated"]
+    public static let allowedTypes = ["gpio", "simulated"]
+}
+
+/// A GPIO line: chip by name, label or path; line by offset or name.
+public struct GPIOSourceConfig: Sendable, Equatable {
+    public var chip: String
+    public var line: GPIOLineSelector
+    public var bias: GPIOBias
+    public var activeLow: Bool
+
+    public init(chip: String, line: GPIOLineSelector, bias: GPIOBias = .asIs, activeLow: Bool = false) {
+        self.chip = chip
+        self.line = line
+        self.bias = bias
+        self.activeLow = activeLow
+    }
 }
 
 /// One HTTPS destination.

@@ -7,14 +7,19 @@ public struct InputSpec: Sendable, Equatable {
     public var area: Int
     public var contact: ContactType
     public var debounce: DebounceSettings
+    /// For a normally-closed loop: open this long without closing again is
+    /// also reported as tamper (a cut wire looks like a press that never ends).
+    public var openLoopTamperAfter: Nanoseconds?
 
-    public init(name: String, kind: InputKind, zone: Int, area: Int, contact: ContactType, debounce: DebounceSettings) {
+    public init(name: String, kind: InputKind, zone: Int, area: Int, contact: ContactType, debounce: DebounceSettings,
+                openLoopTamperAfter: Nanoseconds? = nil) {
         self.name = name
         self.kind = kind
         self.zone = zone
         self.area = area
         self.contact = contact
         self.debounce = debounce
+        self.openLoopTamperAfter = openLoopTamperAfter
     }
 }
 
@@ -39,6 +44,14 @@ public enum AlertRules {
             input: input.name, zone: input.zone, area: input.area,
             occurredAt: occurredAt, occurredMonotonic: decision.firstEdge,
             clockSynchronized: clockSynchronized, test: false, detail: detail)
+    }
+
+    /// A normally-closed loop left open: tamper (cut wire), or its restore.
+    public static func openLoop(input: InputSpec, since: WallTime, cleared: Bool, occurredAt: WallTime, clockSynchronized: Bool) -> AlertDraft {
+        AlertDraft(
+            kind: cleared ? .restore : .tamper, restores: cleared ? .tamper : nil, input: input.name, zone: input.zone,
+            area: input.area, occurredAt: cleared ? occurredAt : since, clockSynchronized: clockSynchronized,
+            detail: cleared ? "loop closed again" : "normally-closed loop open since \(since.rfc3339): cut wire?")
     }
 
     /// Device or path trouble, and its restore when `cleared`.

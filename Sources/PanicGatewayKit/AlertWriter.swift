@@ -13,6 +13,7 @@ public final class AlertWriter: @unchecked Sendable {
     public enum Item: Sendable {
         case decision(input: Int, DebounceDecision)
         case trouble(input: Int?, cause: String, cleared: Bool)
+        case openLoop(input: Int, since: MonotonicInstant, cleared: Bool)
         case draft(AlertDraft)
     }
 
@@ -117,6 +118,9 @@ public final class AlertWriter: @unchecked Sendable {
         case .trouble(let i, let cause, let cleared):
             return AlertRules.trouble(
                 input: i.map { inputs[$0] }, cause: cause, cleared: cleared, occurredAt: clock.wallNow(), clockSynchronized: synced)
+        case .openLoop(let i, let since, let cleared):
+            return AlertRules.openLoop(
+                input: inputs[i], since: clock.wallTime(of: since), cleared: cleared, occurredAt: clock.wallNow(), clockSynchronized: synced)
         case .draft(let d):
             return d
         }

@@ -44,7 +44,8 @@ public final class Gateway: Sendable {
     ///   named (the demo feeds pipes it holds the other end of).
     public init(
         config: GatewayConfig, key: SigningKey, clock: any GatewayClock = SystemClock(), logger: Logger,
-        sources: [String: any InputSource] = [:], observer: GatewayObserver = .init()
+        sources: [String: any InputSource] = [:], gpioBackend: any GPIOBackend = LibgpiodBackend(),
+        observer: GatewayObserver = .init()
     ) throws {
         self.config = config
         self.logger = logger
@@ -74,6 +75,12 @@ public final class Gateway: Sendable {
                     try FileManager.default.createDirectory(
                         atPath: (fifo as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
                     source = PipeEdgeSource(name: input.spec.name, fd: try PipeEdgeSource.openFIFO(at: fifo), clock: clock, logger: logger)
+                case .gpio(let g):
+                    source = GPIOSource(
+                        name: input.spec.name,
+                        request: GPIOLineRequest(chip: g.chip, line: g.line, bias: g.bias, activeLow: g.activeLow,
+                                                 consumer: "panic-gateway:\(input.spec.name)"),
+                        backend: gpioBackend, clock: clock, logger: logger)
                 }
             }
             channels.append(.init(spec: input.spec, source: source))
@@ -83,6 +90,7 @@ public final class Gateway: Sendable {
             case .edge: break
             case .decision(let i, let d): writer.submit(.decision(input: i, d))
             case .trouble(let i, let cause, let cleared): writer.submit(.trouble(input: i, cause: cause, cleared: cleared))
+            case .openLoop(let i, let since, let cleared): writer.submit(.openLoop(input: i, since: since, cleared: cleared))
             }
             observer.loopEvent(event)
         }

@@ -12,6 +12,8 @@ public enum InputLoopEvent: Sendable {
     case decision(input: Int, DebounceDecision)
     /// Device trouble on an input, or its end.
     case trouble(input: Int, cause: String, cleared: Bool)
+    /// A normally-closed loop open past its limit (cut wire), or closed again.
+    case openLoop(input: Int, since: MonotonicInstant, cleared: Bool)
 }
 
 /// A snapshot of one input's state, safe to read from any thread.
@@ -48,6 +50,12 @@ public final class InputLoop: @unchecked Sendable {
     private var stopping = false
     private var snapshots: [InputSnapshot]
     private var iterationCount: UInt64 = 0
+    /// The descriptor of each channel currently in the epoll set, or -1.
+    private var registered: [Int32]
+    /// Per input: when an open loop becomes tamper, and whether it has.
+    private var openLoopDue: [MonotonicInstant?]
+    private var openLoopSince: [MonotonicInstant?]
+    private var openLoopReported: [Bool]
 
     private static let timerToken: UInt64 = .max
     private static let wakeToken: UInt64 = .max - 1
@@ -62,10 +70,26 @@ public final class InputLoop: @unchecked Sendable {
         self.timer = try MonotonicTimer()
         self.wake = try EventCounter()
         self.snapshots = channels.map { InputSnapshot(name: $0.spec.name, pressed: false, trouble: nil) }
+        self.registered = Array(repeating: -1, count: channels.count)
+        self.openLoopDue = Array(repeating: nil, count: channels.count)
+        self.openLoopSince = Array(repeating: nil, count: channels.count)
+        self.openLoopReported = Array(repeating: false, count: channels.count)
         try epoll.add(timer.fd, token: Self.timerToken)
         try epoll.add(wake.fd, token: Self.wakeToken)
-        for (i, c) in channels.enumerated() where c.source.descriptor >= 0 {
-            try epoll.add(c.source.descriptor, token: UInt64(i))
+    }
+
+    /// Keeps the epoll set in step with the source's current descriptor.
+    private func sync(_ i: Int) {
+        let fd = channels[i].source.descriptor
+        guard fd != registered[i] else { return }
+        if registered[i] >= 0 { epoll.remove(registered[i]) }
+        registered[i] = -1
+        guard fd >= 0 else { return }
+        do {
+            try epoll.add(fd, token: UInt64(i))
+            registered[i] = fd
+        } catch {
+            logger.error("input loop: cannot watch the input's descriptor", metadata: ["input.name": "\(channels[i].spec.name)", "error": "\(error)"])
         }
     }
 
@@ -99,6 +123,11 @@ public final class InputLoop: @unchecked Sendable {
         defer { finished.signal() }
         var ready: [Epoll.Readiness] = []
         ready.reserveCapacity(64)
+        for i in channels.indices {
+            channels[i].source.start { handle($0, input: i) }
+            sync(i)
+        }
+        settleDeadlines()
         while true {
             do {
                 try epoll.wait(into: &ready)
@@ -120,9 +149,11 @@ public final class InputLoop: @unchecked Sendable {
                     let source = channels[i].source
                     if r.readable { source.readReady { handle($0, input: i) } }
                     if r.hangup {
-                        epoll.remove(source.descriptor)
+                        if registered[i] >= 0 { epoll.remove(registered[i]) }
+                        registered[i] = -1
                         source.hangup { handle($0, input: i) }
                     }
+                    sync(i)
                 }
             }
             settleDeadlines()
@@ -147,15 +178,43 @@ public final class InputLoop: @unchecked Sendable {
     private func report(_ d: DebounceDecision, input i: Int) {
         stateLock.withLock { snapshots[i].pressed = d.pressed }
         sink(.decision(input: i, d))
+        guard let limit = channels[i].spec.openLoopTamperAfter, channels[i].spec.contact == .normallyClosed else { return }
+        if d.pressed {
+            openLoopSince[i] = d.firstEdge
+            openLoopDue[i] = d.firstEdge + limit
+        } else {
+            if openLoopReported[i], let since = openLoopSince[i] { sink(.openLoop(input: i, since: since, cleared: true)) }
+            openLoopDue[i] = nil
+            openLoopSince[i] = nil
+            openLoopReported[i] = false
+        }
     }
 
-    /// Decides whatever fell due and re-arms the timer for the next deadline.
+    /// Decides whatever fell due, wakes sources whose time came, and re-arms
+    /// the timer for the next deadline.
     private func settleDeadlines() {
         let now = clock.monotonicNow()
         var earliest: MonotonicInstant?
+        for i in channels.indices {
+            let source = channels[i].source
+            if let at = source.wakeAt, at <= now {
+                source.wake(now: now) { handle($0, input: i) }
+                sync(i)
+            }
+            if let at = source.wakeAt, earliest.map({ at < $0 }) ?? true { earliest = at }
+        }
         for i in debouncers.indices {
             if let d = debouncers[i].advance(to: now) { report(d, input: i) }
             if let next = debouncers[i].nextDeadline, earliest.map({ next < $0 }) ?? true { earliest = next }
+            if let due = openLoopDue[i] {
+                if due <= now {
+                    openLoopDue[i] = nil
+                    openLoopReported[i] = true
+                    sink(.openLoop(input: i, since: openLoopSince[i] ?? due, cleared: false))
+                } else if earliest.map({ due < $0 }) ?? true {
+                    earliest = due
+                }
+            }
         }
         do {
             try timer.arm(at: earliest?.nanoseconds)

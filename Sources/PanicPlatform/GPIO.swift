@@ -5,33 +5,6 @@ import PanicCore
 import Glibc
 #endif
 
-/// Which electrical bias to request on an input line.
-public enum GPIOBias: String, CaseIterable, Sendable, Equatable {
-    case pullUp = "pull-up", pullDown = "pull-down", disable, asIs = "as-is"
-
-    var shimValue: Int32 {
-        switch self {
-        case .asIs: 0
-        case .disable: 1
-        case .pullUp: 2
-        case .pullDown: 3
-        }
-    }
-}
-
-/// A line by its offset on the chip, or by the name the board gives it.
-public enum GPIOLineSelector: Sendable, Equatable, CustomStringConvertible {
-    case offset(Int)
-    case name(String)
-
-    public var description: String {
-        switch self {
-        case .offset(let o): "line \(o)"
-        case .name(let n): "line \"\(n)\""
-        }
-    }
-}
-
 /// Everything needed to request one input line.
 public struct GPIOLineRequest: Sendable, Equatable {
     /// `gpiochip0`, a chip label, or a path such as `/dev/gpiochip0`.
@@ -109,6 +82,15 @@ public protocol GPIOBackend: Sendable {
 public struct LibgpiodBackend: GPIOBackend {
     public init() {}
 
+    static func shimBias(_ b: GPIOBias) -> Int32 {
+        switch b {
+        case .asIs: 0
+        case .disable: 1
+        case .pullUp: 2
+        case .pullDown: 3
+        }
+    }
+
     /// Which libgpiod API this binary was built against.
     public static var api: String { String(cString: cpanic_gpio_api()) }
 
@@ -123,7 +105,7 @@ public struct LibgpiodBackend: GPIOBackend {
             if found < 0 { throw errno == ENOENT ? .lineNotFound(chip: r.chip, line: r.line) : GPIOChips.error(errno, chip: r.chip, path: path, what: "find line") }
             offset = UInt32(found)
         }
-        guard let handle = cpanic_gpio_request(path, offset, r.bias.shimValue, r.activeLow ? 1 : 0, r.consumer) else {
+        guard let handle = cpanic_gpio_request(path, offset, Self.shimBias(r.bias), r.activeLow ? 1 : 0, r.consumer) else {
             let e = errno
             switch e {
             case EBUSY:

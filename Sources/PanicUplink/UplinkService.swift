@@ -122,6 +122,8 @@ public final class UplinkService: Service, @unchecked Sendable {
                 "alert.id": "\(alert.id)", "alert.sequence": "\(alert.sequence)", "http.status": "\(status)", "reason": "\(reason)",
             ])
         case .failed(let reason):
+            // Shutting down cancels the request in flight; that is no outage.
+            if Task.isCancelled { return }
             let failures: Int = lock.withLock {
                 state.consecutiveFailures += 1
                 state.lastError = reason

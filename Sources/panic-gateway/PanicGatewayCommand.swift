@@ -37,6 +37,9 @@ struct Run: AsyncParsableCommand {
         let cfg: GatewayConfig
         do { cfg = try GatewayConfig.load(path: config) }
         catch { logger.critical("configuration refused:\n\(error)"); throw ExitCode(ExitCodes.configInvalid) }
+        // The key lives in the state directory by default; on a first start
+        // outside systemd (which would create it) nothing else has made it yet.
+        try? FileManager.default.createDirectory(atPath: cfg.stateDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o750])
         let key: SigningKey
         do {
             let (k, created) = try KeyFile.loadOrCreate(cfg.keyFile)

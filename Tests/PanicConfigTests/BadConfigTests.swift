@@ -111,3 +111,28 @@ struct ShippedExampleTests {
         #expect(config.uplinks.first?.url == "https://alerts.central.example:8443")
     }
 }
+
+@Suite("GPIO inputs in the configuration")
+struct GPIOConfigTests {
+    @Test("a GPIO input by line name with bias, active-low and open-loop tamper is read as written")
+    func gpioByName() throws {
+        let text = """
+            gateway_id = "gw"
+            site = "s"
+            [[inputs]]
+            name = "door"
+            kind = "tamper"
+            zone = 9
+            contact = "normally-closed"
+            tamper_after_ms = 5000
+            source = { type = "gpio", chip = "pinctrl-bcm2835", line_name = "GPIO17", bias = "pull-up", active_low = true }
+            [[uplinks]]
+            name = "c"
+            url = "https://c.example"
+            """
+        let c = try GatewayConfig.parse(text, file: "g.toml")
+        let input = try #require(c.inputs.first)
+        #expect(input.source == .gpio(GPIOSourceConfig(chip: "pinctrl-bcm2835", line: .name("GPIO17"), bias: .pullUp, activeLow: true)))
+        #expect(input.spec.openLoopTamperAfter == .milliseconds(5000))
+    }
+}

@@ -43,5 +43,7 @@ hil_mark node-gone mono_ns="$t_gone"
 i=0; while kill -0 "$catpid" 2>/dev/null && [ "$i" -lt 200 ]; do usleep 10000; i=$((i + 1)); done
 if kill -0 "$catpid" 2>/dev/null; then hil_mark reader-after-unplug exited=0; kill "$catpid"
 else hil_mark reader-after-unplug exited=1 ms="$((i * 10))"; fi
-# Kernel's own account (printk stamps, seconds since boot).
-dmesg | grep -E 'new full-speed|FTDI|ttyUSB0|USB disconnect' | tr -s ' ' | sed 's/^/@@HIL dmesg /'
+# Kernel's own account (printk stamps, seconds since boot), with a calibration line:
+# printk's clock is not CLOCK_MONOTONIC.
+echo "hil-clock mono_ns=$(monotime)" > /dev/kmsg
+dmesg | grep -E 'new full-speed|FTDI|ttyUSB0|USB disconnect|hil-clock' | tr -s ' ' | sed 's/^/@@HIL dmesg /'
