@@ -12,7 +12,7 @@ APT_PACKAGES := libgpiod-dev libudev-dev gpiod libsqlite3-dev sqlite3 openssl py
 # Python packages for test peers (independent implementations).
 PY_PACKAGES := pytest http-message-signatures requests cryptography
 
-.PHONY: all deps build demo test test-swift test-integration bench clean
+.PHONY: all deps build demo test test-swift test-integration check-libgpiod2 bench clean
 
 all: build
 
@@ -39,13 +39,17 @@ demo: build
 ## test: unit and end-to-end tests in Swift, then integration tests in Python
 test: deps
 	$(SWIFT) build --build-tests
-	$(MAKE) --no-print-directory test-swift test-integration
+	$(MAKE) --no-print-directory test-swift test-integration check-libgpiod2
 
 test-swift:
 	$(SWIFT) test --skip-build
 
 test-integration:
 	PANIC_BIN_DIR=$(CURDIR)/$(BIN) $(PY) -m pytest -q Tests/integration
+
+## check-libgpiod2: the GPIO shim compiles and links against Debian 13's libgpiod 2.x
+check-libgpiod2:
+	bash scripts/check-libgpiod2.sh
 
 ## bench: release build; latency and throughput with percentiles
 bench: deps

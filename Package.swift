@@ -59,6 +59,14 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
+        // SIA DC-09 destination: codec, encryption, supervision, backup path.
+        .target(name: "PanicDC09", dependencies: [
+            "PanicCore", "PanicConfig", "PanicOutbox",
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "_CryptoExtras", package: "swift-crypto"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ]),
         // The reference central receiver as a library.
         .target(name: "PanicReceiverKit", dependencies: [
             "PanicCore", "PanicConfig", "PanicSigning",
@@ -110,6 +118,7 @@ let package = Package(
         .testTarget(name: "PanicOutboxTests", dependencies: ["PanicOutbox"]),
         .testTarget(name: "PanicSigningTests", dependencies: ["PanicSigning"]),
         .testTarget(name: "PanicInputsTests", dependencies: ["PanicInputs", "PanicPlatform"]),
+        .testTarget(name: "PanicDC09Tests", dependencies: ["PanicDC09", "PanicConfig", "PanicOutbox"]),
         .testTarget(name: "PanicEndToEndTests", dependencies: [
             "PanicGatewayKit", "PanicReceiverKit", "PanicDevCerts", "PanicDemo",
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -179,16 +179,15 @@ for name in "${names[@]}"; do
   if [ "$qrc" != 0 ]; then
     report FAIL "$name" "QEMU exited $qrc: $(tail -n1 "$work/qemu.out")"; continue
   fi
-  if [ "$hrc" != 0 ]; then
-    report FAIL "$name" "host driver exited $hrc: $(tail -n1 "$work/host.log") (log: $work/host.log)"; continue
-  fi
   # Generic verdict from the console, before the scenario's own check.
   gfail=$(grep -a -m1 -o '@@HIL-FAIL .*' "$work/console.log" | sed 's/^@@HIL-FAIL //; s/\r$//')
   grc=$(grep -a -o '@@HIL-EXIT rc=[0-9]*' "$work/console.log" | tail -n1 | sed 's/.*rc=//')
   if [ -n "$gfail" ]; then
     report FAIL "$name" "guest: $gfail (time_s=$secs, console: $work/console.log)"; continue
+  elif [ "$hrc" != 0 ]; then
+    report FAIL "$name" "host driver exited $hrc: $(tail -n1 "$work/host.log") (log: $work/host.log)"; continue
   elif [ -z "$grc" ]; then
-    report FAIL "$name" "guest never reached the end of its scenario (no @@HIL-EXIT; console: $work/console.log)"; continue
+    report FAIL "$name" "guest never reached the end of its scenario (no @@HIL-EXIT; last console line: '$(grep -a . "$work/console.log" | tail -n1 | tr -d '\r' | cut -c1-120)'; console: $work/console.log)"; continue
   elif [ "$grc" != 0 ]; then
     report FAIL "$name" "guest scenario exited $grc (time_s=$secs, console: $work/console.log)"; continue
   fi

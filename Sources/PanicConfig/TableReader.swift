@@ -5,10 +5,11 @@ extension TOMLTable {
 }
 
 /// Reads one TOML table, recording located errors instead of stopping at the
-/// first, and refusing keys nobody asked for.
-final class TableReader {
-    let table: TOMLTable
-    let path: String
+/// first, and refusing keys nobody asked for. Public so that a module with a
+/// section of its own (a destination type, say) reads it the same way.
+public final class TableReader {
+    public let table: TOMLTable
+    public let path: String
     let context: ReadContext
     private var consumed: Set<String> = []
 
@@ -18,9 +19,9 @@ final class TableReader {
         self.context = context
     }
 
-    func keyPath(_ key: String) -> String { path.isEmpty ? key : "\(path).\(key)" }
+    public func keyPath(_ key: String) -> String { path.isEmpty ? key : "\(path).\(key)" }
 
-    func fail(_ key: String?, _ message: String) {
+    public func fail(_ key: String?, _ message: String) {
         context.fail(key.map(keyPath) ?? (path.isEmpty ? nil : path), message)
     }
 
@@ -29,7 +30,7 @@ final class TableReader {
         return table[key]
     }
 
-    func string(_ key: String, required: Bool = false, allowed: String? = nil, check: ((String) -> String?)? = nil) -> String? {
+    public func string(_ key: String, required: Bool = false, allowed: String? = nil, check: ((String) -> String?)? = nil) -> String? {
         guard let v = value(key) else {
             if required { fail(key, "required; \(allowed ?? "a string")") }
             return nil
@@ -39,7 +40,7 @@ final class TableReader {
         return s
     }
 
-    func int(_ key: String, required: Bool = false, range: ClosedRange<Int>, unit: String = "") -> Int? {
+    public func int(_ key: String, required: Bool = false, range: ClosedRange<Int>, unit: String = "") -> Int? {
         guard let v = value(key) else {
             if required { fail(key, "required; an integer from \(range.lowerBound) to \(range.upperBound)\(unit)") }
             return nil
@@ -49,20 +50,20 @@ final class TableReader {
         return n
     }
 
-    func bool(_ key: String) -> Bool? {
+    public func bool(_ key: String) -> Bool? {
         guard let v = value(key) else { return nil }
         guard let b = v.bool else { fail(key, "must be true or false, not \(v.type)"); return nil }
         return b
     }
 
-    func choice<T: RawRepresentable & CaseIterable>(_ key: String, _ type: T.Type, required: Bool = false) -> T? where T.RawValue == String {
+    public func choice<T: RawRepresentable & CaseIterable>(_ key: String, _ type: T.Type, required: Bool = false) -> T? where T.RawValue == String {
         let allowed = "one of: " + T.allCases.map { "\"\($0.rawValue)\"" }.joined(separator: ", ")
         guard let s = string(key, required: required, allowed: allowed) else { return nil }
         guard let t = T(rawValue: s) else { fail(key, "\"\(s)\" is not allowed; \(allowed)"); return nil }
         return t
     }
 
-    func table(_ key: String, required: Bool = false) -> TableReader? {
+    public func table(_ key: String, required: Bool = false) -> TableReader? {
         guard let v = value(key) else {
             if required { fail(key, "required table is missing") }
             return nil
@@ -71,7 +72,7 @@ final class TableReader {
         return TableReader(t, path: keyPath(key), context: context)
     }
 
-    func tables(_ key: String) -> [TableReader]? {
+    public func tables(_ key: String) -> [TableReader]? {
         guard let v = value(key) else { return nil }
         guard let a = v.array else { fail(key, "must be an array of tables ([[\(keyPath(key))]]), not \(v.type)"); return nil }
         var out: [TableReader] = []
@@ -82,10 +83,10 @@ final class TableReader {
         return out
     }
 
-    func markConsumed(_ key: String) { consumed.insert(key) }
+    public func markConsumed(_ key: String) { consumed.insert(key) }
 
     /// Call once every known key was read: anything left is an error.
-    func rejectUnknownKeys() {
+    public func rejectUnknownKeys() {
         let known = consumed.sorted().joined(separator: ", ")
         for key in table.keys where !consumed.contains(key) {
             fail(key, "unknown key; allowed here: \(known)")
@@ -104,7 +105,7 @@ final class ReadContext {
         self.locator = SourceLocator(text: text)
     }
 
-    func fail(_ key: String?, _ message: String) {
+    public func fail(_ key: String?, _ message: String) {
         errors.append(ConfigError(file: file, line: key.flatMap { locator.line(of: $0) }, key: key, message: message))
     }
 
