@@ -30,8 +30,10 @@ let package = Package(
         .target(name: "CPanicSys", path: "Sources/CPanicSys"),
         // libgpiod 1.6 (Debian 12) or 2.x (Debian 13) behind one shim.
         .systemLibrary(name: "CGpiod", pkgConfig: "libgpiod", providers: [.apt(["libgpiod-dev"])]),
+        // libudev: serial device identity and hotplug.
+        .systemLibrary(name: "CUdev", pkgConfig: "libudev", providers: [.apt(["libudev-dev"])]),
         // Swift face of the C shim; the only module that imports CPanicSys.
-        .target(name: "PanicPlatform", dependencies: ["CPanicSys", "CGpiod", "PanicCore"]),
+        .target(name: "PanicPlatform", dependencies: ["CPanicSys", "CGpiod", "CUdev", "PanicCore"]),
         // Pure decisions and data: edges, debounce, alerts, retry. No I/O.
         .target(name: "PanicCore"),
         // TOML configuration with located, explicit errors.
@@ -113,7 +115,7 @@ let package = Package(
         .executableTarget(name: "panic-bench", dependencies: [
             "PanicGatewayKit", "PanicReceiverKit", "PanicDevCerts", "PanicDemo",
         ]),
-        .testTarget(name: "PanicCoreTests", dependencies: ["PanicCore"], resources: [.copy("Traces")]),
+        .testTarget(name: "PanicCoreTests", dependencies: ["PanicCore"], resources: [.copy("Traces"), .copy("Sessions")]),
         .testTarget(name: "PanicConfigTests", dependencies: ["PanicConfig"], resources: [.copy("BadConfigs")]),
         .testTarget(name: "PanicOutboxTests", dependencies: ["PanicOutbox"]),
         .testTarget(name: "PanicSigningTests", dependencies: ["PanicSigning"]),

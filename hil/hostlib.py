@@ -168,3 +168,40 @@ def read_results(path):
     except FileNotFoundError:
         pass
     return kv
+
+
+def markers_of(path, event):
+    """[{key: value}] of every '@@HIL <event> ...' marker, in console order."""
+    return [kv for ev, kv, _ in parse_markers(path) if ev == event]
+
+
+def require_clean_guest(path):
+    """Exits with the guest's own failure reasons, if any (for checks)."""
+    fails, rc = guest_failures(path)
+    if fails:
+        sys.exit("guest: " + "; ".join(fails))
+    if rc != 0:
+        sys.exit("guest scenario exited %s" % rc)
+
+
+def percentile(values, p):
+    """Nearest-rank percentile (p in 0..100) of a non-empty list."""
+    v = sorted(values)
+    k = max(0, min(len(v) - 1, int(round(p / 100.0 * len(v) + 0.5)) - 1))
+    return v[k]
+
+
+def rfc3339_ns(s):
+    """UTC ns of an RFC 3339 time like 2026-11-29T09:42:38.007598Z (fraction optional)."""
+    import calendar
+    m = re.match(r"(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(?:\.(\d+))?Z$", s)
+    if not m:
+        raise ValueError("not an RFC 3339 UTC time: %r" % s)
+    y, mo, d, h, mi, se = (int(x) for x in m.groups()[:6])
+    frac = (m.group(7) or "").ljust(9, "0")[:9]
+    return calendar.timegm((y, mo, d, h, mi, se)) * 1_000_000_000 + int(frac)
+
+
+def alert_label(a):
+    """'panic', 'restore(panic)', … of an rx-alert marker."""
+    return a["kind"] + ("(%s)" % a["restores"] if a.get("restores", "-") != "-" else "")

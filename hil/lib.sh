@@ -136,3 +136,36 @@ hil_pick_accel() {
   rm -rf "$pdir"
   echo "$verdict"
 }
+
+# --- the project's own binaries ------------------------------------------------
+
+# hil_stage_bin SRC DIR: copies the executable SRC into DIR and strips the copy
+# (--strip-debug, and the debugger-only .swift_ast section: a debug build is
+# ~150 MB, the copy ~45 MB). SRC may be rebuilt while we copy: the copy is taken
+# only when SRC's size and mtime are the same before and after it and SRC is at
+# least 2 s old; up to 10 tries, 2 s apart. The copy must run `--help`.
+# Prints the copy's path; on failure prints the reason and returns 1.
+hil_stage_bin() {
+  local src=$1 dir=$2 dst i a b
+  dst=$dir/$(basename "$src")
+  [ -e "$src" ] || { echo "$src does not exist (build it first, or point HIL_GATEWAY_BIN/HIL_RECEIVER_BIN at one)"; return 1; }
+  [ -x "$src" ] || { echo "$src is not executable"; return 1; }
+  mkdir -p "$dir"
+  for i in 1 2 3 4 5 6 7 8 9 10; do
+    a=$(stat -c '%s %Y' "$src" 2>/dev/null)
+    if [ -n "$a" ] && [ $(( $(date +%s) - ${a#* } )) -ge 2 ] && cp "$src" "$dst.tmp" 2>/dev/null; then
+      b=$(stat -c '%s %Y' "$src" 2>/dev/null)
+      if [ "$a" = "$b" ] && [ "$(stat -c %s "$dst.tmp")" = "${a% *}" ]; then
+        mv "$dst.tmp" "$dst"; break
+      fi
+    fi
+    rm -f "$dst.tmp"
+    [ "$i" = 10 ] && { echo "$src kept changing (being rebuilt?) for 20 s; no stable copy"; return 1; }
+    sleep 2
+  done
+  if ! strip --strip-debug -R .swift_ast "$dst" 2>/dev/null; then
+    strip --strip-debug "$dst" || { echo "strip $dst failed"; return 1; }
+  fi
+  "$dst" --help >/dev/null 2>&1 || { echo "the copy of $src does not run (--help failed)"; return 1; }
+  echo "$dst"
+}

@@ -12,7 +12,9 @@ t_start=$(hil_now)
 mkdir -p "$HIL_CACHE"
 
 # 1. Packages that do not depend on the kernel ABI.
-base_pkgs=(qemu-system-x86 busybox-static cpio gpiod gcc libc6-dev make xz-utils kmod)
+# libgpiod-dev: gpioread links it statically; sqlite3: the guest reads the outbox and the
+# receiver's database; e2fsprogs: mkfs.ext4 for gateway-power-cut's virtio disk.
+base_pkgs=(qemu-system-x86 busybox-static cpio gpiod libgpiod-dev sqlite3 e2fsprogs gcc libc6-dev make xz-utils kmod)
 command -v python3 >/dev/null || base_pkgs+=(python3)
 hil_apt_install "${base_pkgs[@]}"
 
@@ -103,8 +105,10 @@ bindir=$HIL_CACHE/bin; mkdir -p "$bindir"
 for c in "$HIL_DIR"/guest/*.c; do
   out=$bindir/$(basename "$c" .c)
   if [ ! -x "$out" ] || [ "$c" -nt "$out" ]; then
-    hil_log "gcc -static $(basename "$c")"
-    gcc -static -O2 -Wall -Wextra -o "$out" "$c"
+    libs=()
+    grep -q '#include <gpiod.h>' "$c" && libs=(-lgpiod)   # gpioread: libgpiod-dev's static library
+    hil_log "gcc -static $(basename "$c") ${libs[*]}"
+    gcc -static -O2 -Wall -Wextra -o "$out" "$c" "${libs[@]}"
   fi
 done
 

@@ -80,6 +80,7 @@ build_initramfs() {
   cp /bin/busybox "$root/bin/busybox"
   install -m 755 "$HIL_DIR/guest/init" "$root/init"
   install -m 644 "$HIL_DIR/guest/lib.sh" "$root/hil/lib.sh"
+  install -m 644 "$HIL_DIR/guest/gateway.sh" "$root/hil/gateway.sh"
   cp "$HIL_HELPERS"/* "$root/hil/bin/"
   # Modules: configfs and gpio-sim-oot always, then the scenario's (with dependencies).
   : > "$root/etc/hil/modules"
@@ -124,6 +125,8 @@ for name in "${names[@]}"; do
   sock=$(mktemp -d "${TMPDIR:-/tmp}/hil.XXXXXX"); SOCKDIRS+=("$sock")
   # Scenario settings (see hil/README.md). Defaults first.
   BINARIES=(); MODULES=(); QEMU_ARGS=(); FILES=(); REQUIRES=(); GUEST_TIMEOUT=90; HOST_TIMEOUT=150; MEMORY=512
+  PANIC_BINS=(); REBOOT=0
+  unset -f scenario_setup
   HIL_SOCK=$sock HIL_WORK=$work
   # shellcheck disable=SC1090
   source "$sdir/scenario.conf"
@@ -138,16 +141,35 @@ for name in "${names[@]}"; do
     command -v "$b" >/dev/null || [ -x "$b" ] || missing="$missing binary $b not found;"
   done
   if [ -n "$missing" ]; then report FAIL "$name" "cannot run:${missing%;}"; continue; fi
+  # The project's binaries, copied now (they may be rebuilt under us) and stripped.
+  for b in "${PANIC_BINS[@]}"; do
+    case "$b" in
+      panic-gateway) src=${HIL_GATEWAY_BIN:-$HIL_REPO/.build/debug/panic-gateway};;
+      panic-receiver) src=${HIL_RECEIVER_BIN:-$HIL_REPO/.build/debug/panic-receiver};;
+      *) missing="$missing unknown PANIC_BINS entry $b;"; continue;;
+    esac
+    if staged=$(hil_stage_bin "$src" "$work/bin"); then BINARIES+=("$staged")
+    else missing="$missing $b: $staged;"; fi
+  done
+  if [ -n "$missing" ]; then report FAIL "$name" "cannot run:${missing%;}"; continue; fi
+  # Host-side preparation the scenario defines (disk images, …).
+  if declare -F scenario_setup >/dev/null; then
+    if ! out=$(scenario_setup 2>&1); then
+      report FAIL "$name" "setup: $(echo "$out" | tail -n1)"; continue
+    fi
+  fi
 
   if ! err=$(build_initramfs "$work/root" "$work/initrd.gz" 2>&1); then
     report FAIL "$name" "initramfs: $(echo "$err" | tail -n1)"; continue
   fi
-  [ "$keep" = 1 ] || rm -rf "$work/root"
+  [ "$keep" = 1 ] || rm -rf "$work/root" "$work/bin"
   [ -n "$accel" ] || accel=$(hil_pick_accel)
   if [ "$accel" = kvm ]; then accel_args=(-enable-kvm -cpu host); else accel_args=(-accel tcg); fi
 
+  reboot_args=(-no-reboot)
+  [ "$REBOOT" = 1 ] && reboot_args=()    # system_reset reboots the guest (power cycle) instead of ending QEMU
   qemu_cmd=(qemu-system-x86_64 "${accel_args[@]}" -m "$MEMORY" -smp 1
-    -nodefaults -no-user-config -display none -no-reboot -nic none
+    -nodefaults -no-user-config -display none "${reboot_args[@]}" -nic none
     -chardev "file,id=con,path=$work/console.log" -serial chardev:con
     -qmp "unix:$sock/qmp.sock,server=on,wait=off"
     -kernel "$HIL_KERNEL" -initrd "$work/initrd.gz"
@@ -165,6 +187,7 @@ for name in "${names[@]}"; do
     hpid=$!; HIL_PIDS+=("$hpid")
   fi
   wait "$qpid"; qrc=$?
+  [ "$keep" = 1 ] || rm -f "$work/initrd.gz" "$work/disk.img"   # large; --keep keeps them
   hrc=0
   if [ -n "$hpid" ]; then
     # The guest is gone: the host driver has a few seconds to notice and finish.
@@ -202,4 +225,11 @@ done
 total=$(awk -v a="$t_all" -v b="$(hil_now)" 'BEGIN{printf "%.1f", b-a}')
 echo "hil: ${#results[@]} scenario(s) in ${total}s"
 echo "hil: $(( ${#results[@]} - nfail )) passed, $nfail failed"
+# The figures of this run, one line per scenario (also kept with the run's logs).
+if [ ${#results[@]} -gt 0 ]; then
+  mkdir -p "$runs_dir"
+  { echo "# hil run $run_stamp: ${#results[@]} scenario(s) in ${total}s, $(( ${#results[@]} - nfail )) passed, $nfail failed, kernel ${HIL_KVER:-?}, accel ${accel:-?}"
+    printf '%s\n' "${results[@]}"; } > "$runs_dir/results.txt"
+  cp "$runs_dir/results.txt" "$HIL_CACHE/results.txt"
+fi
 [ "$nfail" -eq 0 ]

@@ -31,13 +31,25 @@ extension GatewayConfig {
             outbox.rejectUnknownKeys()
         }
 
+        var serialDevices: [SerialDeviceConfig] = []
+        for t in root.tables("serial_devices") ?? [] {
+            if let d = readSerialDevice(t) {
+                if serialDevices.contains(where: { $0.name == d.name }) { t.fail("name", "\"\(d.name)\" is used by another serial device; names must be unique") }
+                serialDevices.append(d)
+            }
+        }
+
         var inputs: [InputConfig] = []
         let inputTables = root.tables("inputs") ?? []
         if inputTables.isEmpty { root.fail("inputs", "at least one [[inputs]] table is required") }
         var names = Set<String>()
         for t in inputTables {
-            if let input = readInput(t, stateDir: stateDir) {
+            if let input = readInput(t, stateDir: stateDir, serialDevices: serialDevices) {
                 if !names.insert(input.spec.name).inserted { t.fail("name", "\"\(input.spec.name)\" is used by another input; names must be unique") }
+                if case .serial(let device, let address) = input.source,
+                   inputs.contains(where: { $0.source == .serial(device: device, address: address) }) {
+                    t.fail("source", "another input already uses this address of serial device \"\(device)\"")
+                }
                 inputs.append(input)
             }
         }
@@ -57,10 +69,10 @@ extension GatewayConfig {
         if !context.errors.isEmpty { throw ConfigErrors(errors: context.errors) }
         return GatewayConfig(
             gatewayID: gatewayID!, site: site!, stateDirectory: stateDir, keyFile: keyFile,
-            maximumTelemetry: maxTelemetry, inputs: inputs, uplinks: uplinks)
+            maximumTelemetry: maxTelemetry, inputs: inputs, serialDevices: serialDevices, uplinks: uplinks)
     }
 
-    static func readInput(_ t: TableReader, stateDir: String) -> InputConfig? {
+    static func readInput(_ t: TableReader, stateDir: String, serialDevices: [SerialDeviceConfig]) -> InputConfig? {
         let name = t.string("name", required: true, allowed: "1 to 64 of a-z A-Z 0-9 . _ -", check: Validate.identifier)
         let kind = t.choice("kind", InputKind.self, required: true)
         let zone = t.int("zone", required: true, range: 0...9999)
@@ -90,6 +102,8 @@ extension GatewayConfig {
                 source = .simulated(fifo: fifo)
             case "gpio":
                 source = readGPIO(s)
+            case "serial":
+                source = readSerialSource(s, devices: serialDevices)
             case let other?:
                 s.fail("type", "\"\(other)\" is not allowed; \(allowed)")
             case nil:
@@ -107,6 +121,86 @@ extension GatewayConfig {
         return InputConfig(
             spec: InputSpec(name: name, kind: kind, zone: zone, area: area, contact: contact, debounce: debounce, openLoopTamperAfter: openLoop),
             source: source)
+    }
+
+    static func readSerialSource(_ s: TableReader, devices: [SerialDeviceConfig]) -> SourceConfig? {
+        let names = devices.map { "\"\($0.name)\"" }.joined(separator: ", ")
+        guard let name = s.string("device", required: true, allowed: "the name of a [[serial_devices]] entry") else { return nil }
+        guard let device = devices.first(where: { $0.name == name }) else {
+            s.fail("device", "no [[serial_devices]] entry is named \"\(name)\"" + (names.isEmpty ? "; declare the device first" : "; known: \(names)"))
+            return nil
+        }
+        switch device.wire {
+        case .line:
+            guard let button = s.string("button", required: true, allowed: "the button id the device sends (BTN <id> PRESS)",
+                                        check: { LineProtocolDriver.match($0, "{id}") == nil ? "\"\($0)\" is not an id: use letters, digits, - and _" : nil })
+            else { return nil }
+            return .serial(device: name, address: .button(button))
+        case .modbus:
+            let slave = s.int("slave", required: true, range: 1...247)
+            let input = s.int("input", required: true, range: 0...65535)
+            guard let slave, let input else { return nil }
+            return .serial(device: name, address: .modbus(slave: slave, input: input))
+        case .modemStatus:
+            guard let line = s.string("modem_line", required: true, allowed: "one of: \"cts\", \"dsr\", \"dcd\", \"ri\"",
+                                      check: { ["cts", "dsr", "dcd", "ri"].contains($0) ? nil : "\"\($0)\" is not allowed; one of: \"cts\", \"dsr\", \"dcd\", \"ri\"" })
+            else { return nil }
+            return .serial(device: name, address: .modemLine(line))
+        }
+    }
+
+    static func readSerialDevice(_ t: TableReader) -> SerialDeviceConfig? {
+        let name = t.string("name", required: true, allowed: "1 to 64 of a-z A-Z 0-9 . _ -", check: Validate.identifier)
+        let hex4: (String) -> String? = { $0.count == 4 && $0.allSatisfy(\.isHexDigit) ? nil : "must be 4 hex digits, as lsusb shows it (e.g. \"0403\")" }
+        let vendor = t.string("vendor_id", check: hex4)
+        let product = t.string("product_id", check: hex4)
+        let serial = t.string("serial")
+        let interface = t.int("interface", range: 0...255)
+        let portPath = t.string("port_path")
+        let byID = t.string("by_id", check: { $0.hasPrefix("/dev/serial/by-id/") ? nil : "must be a /dev/serial/by-id/… path" })
+        let path = t.string("path", check: Validate.absolutePath)
+        if path != nil && [vendor, product, serial, portPath, byID].contains(where: { $0 != nil }) {
+            t.fail("path", "a fixed path excludes vendor_id, product_id, serial, port_path and by_id: identify the device one way")
+        }
+        if path == nil && [vendor, product, serial, portPath, byID].allSatisfy({ $0 == nil }) {
+            t.fail("vendor_id", "required: identify the device by vendor_id/product_id (with serial, interface, port_path) or by_id, or give a fixed path")
+        }
+        var settings = SerialSettings()
+        if let baud = t.int("baud", range: 1200...921_600) {
+            if SerialSettings.supportedBauds.contains(baud) { settings.baud = baud }
+            else { t.fail("baud", "\(baud) is not a supported rate; one of: \(SerialSettings.supportedBauds.map(String.init).joined(separator: ", "))") }
+        }
+        settings.dataBits = t.int("data_bits", range: 7...8) ?? 8
+        settings.parity = t.choice("parity", SerialSettings.Parity.self) ?? .none
+        settings.stopBits = t.int("stop_bits", range: 1...2) ?? 1
+        let grace = t.int("absent_grace_s", range: 1...3600, unit: " s") ?? 10
+        var wire: SerialDeviceConfig.Wire?
+        switch t.string("protocol", required: true, allowed: "one of: \"line\", \"modbus\", \"modem-status\"") {
+        case "line":
+            var p = LineProtocolDriver.Patterns()
+            if let v = t.string("press_pattern", check: { LineProtocolDriver.Patterns.problem($0, needsID: true) }) { p.press = v }
+            if let v = t.string("release_pattern", check: { LineProtocolDriver.Patterns.problem($0, needsID: true) }) { p.release = v }
+            if let v = t.string("heartbeat_pattern", check: { LineProtocolDriver.Patterns.problem($0, needsID: false) }) { p.heartbeat = v }
+            let hb = t.int("heartbeat_timeout_ms", range: 100...3_600_000, unit: " ms")
+            wire = .line(p, heartbeatTimeout: hb.map { .milliseconds(Int64($0)) })
+        case "modbus":
+            let poll = t.int("poll_interval_ms", range: 5...60_000, unit: " ms") ?? 20
+            let timeout = t.int("response_timeout_ms", range: 5...10_000, unit: " ms") ?? 50
+            let fail = t.int("fail_after", range: 1...100) ?? 3
+            wire = .modbus(pollInterval: .milliseconds(Int64(poll)), responseTimeout: .milliseconds(Int64(timeout)), failAfter: fail)
+        case "modem-status":
+            wire = .modemStatus
+        case let other?:
+            t.fail("protocol", "\"\(other)\" is not allowed; one of: \"line\", \"modbus\", \"modem-status\"")
+        case nil:
+            break
+        }
+        t.rejectUnknownKeys()
+        guard let name, let wire else { return nil }
+        return SerialDeviceConfig(
+            name: name,
+            match: SerialMatch(vendorID: vendor, productID: product, serial: serial, interface: interface, portPath: portPath, byID: byID, path: path),
+            settings: settings, wire: wire, absentGrace: .seconds(Int64(grace)))
     }
 
     static func readGPIO(_ s: TableReader) -> SourceConfig? {

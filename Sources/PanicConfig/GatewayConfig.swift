@@ -11,6 +11,7 @@ public struct GatewayConfig: Sendable {
     /// Most undelivered telemetry kept per destination.
     public var maximumTelemetry: Int
     public var inputs: [InputConfig]
+    public var serialDevices: [SerialDeviceConfig]
     public var uplinks: [UplinkConfig]
 
     /// `state_dir/outbox.db`.
@@ -30,8 +31,41 @@ public enum SourceConfig: Sendable, Equatable {
     case simulated(fifo: String)
     /// A GPIO line through libgpiod.
     case gpio(GPIOSourceConfig)
+    /// One input of a declared `[[serial_devices]]` entry.
+    case serial(device: String, address: SerialAddress)
 
-    public static let allowedTypes = ["gpio", "simulated"]
+    public static let allowedTypes = ["gpio", "serial", "simulated"]
+}
+
+/// Which input of a serial device: a button id (line protocol), a discrete
+/// input of a Modbus slave, or a modem status line.
+public enum SerialAddress: Sendable, Equatable, Hashable {
+    case button(String)
+    case modbus(slave: Int, input: Int)
+    case modemLine(String)
+}
+
+/// A USB (or fixed-path) serial device and the protocol it speaks.
+public struct SerialDeviceConfig: Sendable, Equatable {
+    public enum Wire: Sendable, Equatable {
+        case line(LineProtocolDriver.Patterns, heartbeatTimeout: Nanoseconds?)
+        case modbus(pollInterval: Nanoseconds, responseTimeout: Nanoseconds, failAfter: Int)
+        case modemStatus
+
+        public var name: String {
+            switch self {
+            case .line: "line"
+            case .modbus: "modbus"
+            case .modemStatus: "modem-status"
+            }
+        }
+    }
+
+    public var name: String
+    public var match: SerialMatch
+    public var settings: SerialSettings
+    public var wire: Wire
+    public var absentGrace: Nanoseconds
 }
 
 /// A GPIO line: chip by name, label or path; line by offset or name.

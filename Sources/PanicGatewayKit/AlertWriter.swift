@@ -15,6 +15,8 @@ public final class AlertWriter: @unchecked Sendable {
         case trouble(input: Int?, cause: String, cleared: Bool)
         case openLoop(input: Int, since: MonotonicInstant, cleared: Bool)
         case draft(AlertDraft)
+        /// Not an alert: a raw edge to log at debug level (edge tracing).
+        case trace(input: Int, asserted: Bool, at: MonotonicInstant, readAt: MonotonicInstant)
     }
 
     private let outbox: Outbox
@@ -88,7 +90,19 @@ public final class AlertWriter: @unchecked Sendable {
             condition.unlock()
 
             let synced = ClockDiscipline.current().synchronized
-            let drafts = batch.map { draft(for: $0, synced: synced, tests: tests) }
+            var drafts: [AlertDraft] = []
+            drafts.reserveCapacity(batch.count)
+            for item in batch {
+                if case .trace(let i, let asserted, let at, let readAt) = item {
+                    logger.debug("edge", metadata: [
+                        "input.name": "\(inputs[i].name)", "level": "\(asserted ? 1 : 0)", "edge.mono_ns": "\(at.nanoseconds)",
+                        "read.mono_ns": "\(readAt.nanoseconds)", "read.latency_us": "\((readAt.nanoseconds - at.nanoseconds) / 1000)",
+                    ])
+                } else {
+                    drafts.append(draft(for: item, synced: synced, tests: tests))
+                }
+            }
+            if drafts.isEmpty { continue }
             var attempt = 0
             while true {
                 do {
@@ -123,6 +137,8 @@ public final class AlertWriter: @unchecked Sendable {
                 input: inputs[i], since: clock.wallTime(of: since), cleared: cleared, occurredAt: clock.wallNow(), clockSynchronized: synced)
         case .draft(let d):
             return d
+        case .trace:
+            preconditionFailure("traces are logged, not drafted")
         }
     }
 }

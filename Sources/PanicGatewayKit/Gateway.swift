@@ -40,11 +40,15 @@ public final class Gateway: Sendable {
     public let uplinks: [UplinkService]
     private let logger: Logger
 
-    /// - Parameter sources: replaces the configured source of the inputs
-    ///   named (the demo feeds pipes it holds the other end of).
+    /// - Parameters:
+    ///   - sources: replaces the configured source of the inputs named (the
+    ///     demo feeds pipes it holds the other end of).
+    ///   - traceEdges: log every raw edge at debug level with its kernel stamp
+    ///     and the time the loop read it (off the loop thread, by the writer).
     public init(
         config: GatewayConfig, key: SigningKey, clock: any GatewayClock = SystemClock(), logger: Logger,
         sources: [String: any InputSource] = [:], gpioBackend: any GPIOBackend = LibgpiodBackend(),
+        traceEdges: Bool = false,
         observer: GatewayObserver = .init()
     ) throws {
         self.config = config
@@ -64,30 +68,12 @@ public final class Gateway: Sendable {
         }
         self.writer = writer
 
-        var channels: [InputLoop.Channel] = []
-        for input in config.inputs {
-            let source: any InputSource
-            if let given = sources[input.spec.name] {
-                source = given
-            } else {
-                switch input.source {
-                case .simulated(let fifo):
-                    try FileManager.default.createDirectory(
-                        atPath: (fifo as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-                    source = PipeEdgeSource(name: input.spec.name, fd: try PipeEdgeSource.openFIFO(at: fifo), clock: clock, logger: logger)
-                case .gpio(let g):
-                    source = GPIOSource(
-                        name: input.spec.name,
-                        request: GPIOLineRequest(chip: g.chip, line: g.line, bias: g.bias, activeLow: g.activeLow,
-                                                 consumer: "panic-gateway:\(input.spec.name)"),
-                        backend: gpioBackend, clock: clock, logger: logger)
-                }
-            }
-            channels.append(.init(spec: input.spec, source: source))
-        }
-        self.loop = try InputLoop(channels: channels, clock: clock, logger: logger) { event in
+        let devices = try InputWiring.devices(
+            config: config, overrides: sources, gpioBackend: gpioBackend, clock: clock, logger: logger)
+        self.loop = try InputLoop(inputs: config.inputs.map(\.spec), devices: devices, clock: clock, logger: logger) { event in
             switch event {
-            case .edge: break
+            case .edge(let i, let asserted, let at, let readAt):
+                if traceEdges { writer.submit(.trace(input: i, asserted: asserted, at: at, readAt: readAt)) }
             case .decision(let i, let d): writer.submit(.decision(input: i, d))
             case .trouble(let i, let cause, let cleared): writer.submit(.trouble(input: i, cause: cause, cleared: cleared))
             case .openLoop(let i, let since, let cleared): writer.submit(.openLoop(input: i, since: since, cleared: cleared))

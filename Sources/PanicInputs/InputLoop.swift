@@ -6,8 +6,9 @@ import PanicPlatform
 /// What the loop reports. The sink receiving these runs on the loop thread
 /// and must not block: hand the event on and return.
 public enum InputLoopEvent: Sendable {
-    /// A raw edge as read, before debounce (for live views).
-    case edge(input: Int, asserted: Bool, at: MonotonicInstant)
+    /// A raw edge as read, before debounce (for live views): the source's
+    /// stamp and when the loop read it, both CLOCK_MONOTONIC.
+    case edge(input: Int, asserted: Bool, at: MonotonicInstant, readAt: MonotonicInstant)
     /// A press or release decided by debounce.
     case decision(input: Int, DebounceDecision)
     /// Device trouble on an input, or its end.
@@ -23,10 +24,23 @@ public struct InputSnapshot: Sendable, Equatable {
     public var trouble: String?
 }
 
-/// One dedicated thread, one epoll set: every input's descriptor, a timerfd
-/// for the earliest debounce deadline, and an eventfd to stop. No polling, no
-/// sleeps; the loop never touches disk or network.
+/// One dedicated thread, one epoll set: every device's descriptor, a timerfd
+/// for the earliest deadline (debounce, source retries and polls), and an
+/// eventfd to stop or poke. No polling loops, no sleeps; the loop never
+/// touches disk or network.
 public final class InputLoop: @unchecked Sendable {
+    /// One source feeding one or more inputs (a Modbus bus, a box of buttons).
+    public struct Device {
+        public var source: any InputSource
+        /// Indices into the loop's inputs, by the source's port number.
+        public var inputs: [Int]
+        public init(source: any InputSource, inputs: [Int]) {
+            self.source = source
+            self.inputs = inputs
+        }
+    }
+
+    /// One source, one input: the common case.
     public struct Channel {
         public var spec: InputSpec
         public var source: any InputSource
@@ -36,7 +50,8 @@ public final class InputLoop: @unchecked Sendable {
         }
     }
 
-    private var channels: [Channel]
+    private let specs: [InputSpec]
+    private let devices: [Device]
     private var debouncers: [Debouncer]
     private let clock: any GatewayClock
     private let logger: Logger
@@ -50,7 +65,7 @@ public final class InputLoop: @unchecked Sendable {
     private var stopping = false
     private var snapshots: [InputSnapshot]
     private var iterationCount: UInt64 = 0
-    /// The descriptor of each channel currently in the epoll set, or -1.
+    /// The descriptor of each device currently in the epoll set, or -1.
     private var registered: [Int32]
     /// Per input: when an open loop becomes tamper, and whether it has.
     private var openLoopDue: [MonotonicInstant?]
@@ -60,44 +75,42 @@ public final class InputLoop: @unchecked Sendable {
     private static let timerToken: UInt64 = .max
     private static let wakeToken: UInt64 = .max - 1
 
-    public init(channels: [Channel], clock: any GatewayClock, logger: Logger, sink: @escaping @Sendable (InputLoopEvent) -> Void) throws(SystemError) {
-        self.channels = channels
-        self.debouncers = channels.map { Debouncer(settings: $0.spec.debounce) }
+    public init(inputs: [InputSpec], devices: [Device], clock: any GatewayClock, logger: Logger,
+                sink: @escaping @Sendable (InputLoopEvent) -> Void) throws(SystemError) {
+        self.specs = inputs
+        self.devices = devices
+        self.debouncers = inputs.map { Debouncer(settings: $0.debounce) }
         self.clock = clock
         self.logger = logger
         self.sink = sink
         self.epoll = try Epoll()
         self.timer = try MonotonicTimer()
         self.wake = try EventCounter()
-        self.snapshots = channels.map { InputSnapshot(name: $0.spec.name, pressed: false, trouble: nil) }
-        self.registered = Array(repeating: -1, count: channels.count)
-        self.openLoopDue = Array(repeating: nil, count: channels.count)
-        self.openLoopSince = Array(repeating: nil, count: channels.count)
-        self.openLoopReported = Array(repeating: false, count: channels.count)
+        self.snapshots = inputs.map { InputSnapshot(name: $0.name, pressed: false, trouble: nil) }
+        self.registered = Array(repeating: -1, count: devices.count)
+        self.openLoopDue = Array(repeating: nil, count: inputs.count)
+        self.openLoopSince = Array(repeating: nil, count: inputs.count)
+        self.openLoopReported = Array(repeating: false, count: inputs.count)
         try epoll.add(timer.fd, token: Self.timerToken)
         try epoll.add(wake.fd, token: Self.wakeToken)
     }
 
-    /// Keeps the epoll set in step with the source's current descriptor.
-    private func sync(_ i: Int) {
-        let fd = channels[i].source.descriptor
-        guard fd != registered[i] else { return }
-        if registered[i] >= 0 { epoll.remove(registered[i]) }
-        registered[i] = -1
-        guard fd >= 0 else { return }
-        do {
-            try epoll.add(fd, token: UInt64(i))
-            registered[i] = fd
-        } catch {
-            logger.error("input loop: cannot watch the input's descriptor", metadata: ["input.name": "\(channels[i].spec.name)", "error": "\(error)"])
-        }
+    public convenience init(channels: [Channel], clock: any GatewayClock, logger: Logger,
+                            sink: @escaping @Sendable (InputLoopEvent) -> Void) throws(SystemError) {
+        try self.init(
+            inputs: channels.map(\.spec),
+            devices: channels.enumerated().map { Device(source: $0.element.source, inputs: [$0.offset]) },
+            clock: clock, logger: logger, sink: sink)
     }
 
     /// Current state of every input.
     public func snapshot() -> [InputSnapshot] { stateLock.withLock { snapshots } }
 
-    /// Loop turns so far; a watchdog can check it moves.
+    /// Loop turns so far; a watchdog checks that it moves.
     public var iterations: UInt64 { stateLock.withLock { iterationCount } }
+
+    /// Makes the loop turn once (a liveness probe for the watchdog).
+    public func poke() { wake.signal() }
 
     /// Starts the loop thread.
     public func start() {
@@ -123,10 +136,10 @@ public final class InputLoop: @unchecked Sendable {
         defer { finished.signal() }
         var ready: [Epoll.Readiness] = []
         ready.reserveCapacity(64)
-        for i in channels.indices {
-            channels[i].source.start { handle($0, input: i) }
-            sync(i)
+        for d in devices.indices {
+            devices[d].source.start { handle($0, device: d) }
         }
+        syncAll()
         settleDeadlines()
         while true {
             do {
@@ -144,41 +157,71 @@ public final class InputLoop: @unchecked Sendable {
                 case Self.timerToken:
                     timer.acknowledge()
                 default:
-                    let i = Int(r.token)
-                    guard i < channels.count else { continue }
-                    let source = channels[i].source
-                    if r.readable { source.readReady { handle($0, input: i) } }
+                    let d = Int(r.token)
+                    guard d < devices.count else { continue }
+                    let source = devices[d].source
+                    if r.readable { source.readReady { handle($0, device: d) } }
                     if r.hangup {
-                        if registered[i] >= 0 { epoll.remove(registered[i]) }
-                        registered[i] = -1
-                        source.hangup { handle($0, input: i) }
+                        if registered[d] >= 0 { epoll.remove(registered[d]) }
+                        registered[d] = -1
+                        source.hangup { handle($0, device: d) }
                     }
-                    sync(i)
                 }
             }
             settleDeadlines()
+            syncAll()
         }
     }
 
-    private func handle(_ event: SourceEvent, input i: Int) {
+    /// Keeps the epoll set in step with each source's current descriptor
+    /// (a device unplugged and back, a chip that appeared).
+    private func syncAll() {
+        for d in devices.indices {
+            let fd = devices[d].source.descriptor
+            guard fd != registered[d] else { continue }
+            if registered[d] >= 0 { epoll.remove(registered[d]) }
+            registered[d] = -1
+            guard fd >= 0 else { continue }
+            do {
+                try epoll.add(fd, token: UInt64(d))
+                registered[d] = fd
+            } catch {
+                logger.error("input loop: cannot watch a device's descriptor", metadata: ["error": "\(error)"])
+            }
+        }
+    }
+
+    private func handle(_ event: SourceEvent, device d: Int) {
+        let inputs = devices[d].inputs
         switch event {
         case .level(let asserted, let at):
-            sink(.edge(input: i, asserted: asserted, at: at))
-            let pressed = channels[i].spec.contact.pressed(lineAsserted: asserted)
-            for d in debouncers[i].edge(pressed: pressed, at: at) { report(d, input: i) }
+            if let i = inputs.first { edge(i, asserted: asserted, at: at) }
+        case .portLevel(let port, let asserted, let at):
+            if inputs.indices.contains(port) { edge(inputs[port], asserted: asserted, at: at) }
         case .trouble(let cause):
-            stateLock.withLock { snapshots[i].trouble = cause }
-            sink(.trouble(input: i, cause: cause, cleared: false))
+            for i in inputs { trouble(i, cause: cause, cleared: false) }
         case .troubleCleared(let cause):
-            stateLock.withLock { snapshots[i].trouble = nil }
-            sink(.trouble(input: i, cause: cause, cleared: true))
+            for i in inputs { trouble(i, cause: cause, cleared: true) }
+        case .portTrouble(let ports, let cause, let cleared):
+            for p in ports where inputs.indices.contains(p) { trouble(inputs[p], cause: cause, cleared: cleared) }
         }
+    }
+
+    private func edge(_ i: Int, asserted: Bool, at: MonotonicInstant) {
+        sink(.edge(input: i, asserted: asserted, at: at, readAt: clock.monotonicNow()))
+        let pressed = specs[i].contact.pressed(lineAsserted: asserted)
+        for d in debouncers[i].edge(pressed: pressed, at: at) { report(d, input: i) }
+    }
+
+    private func trouble(_ i: Int, cause: String, cleared: Bool) {
+        stateLock.withLock { snapshots[i].trouble = cleared ? nil : cause }
+        sink(.trouble(input: i, cause: cause, cleared: cleared))
     }
 
     private func report(_ d: DebounceDecision, input i: Int) {
         stateLock.withLock { snapshots[i].pressed = d.pressed }
         sink(.decision(input: i, d))
-        guard let limit = channels[i].spec.openLoopTamperAfter, channels[i].spec.contact == .normallyClosed else { return }
+        guard let limit = specs[i].openLoopTamperAfter, specs[i].contact == .normallyClosed else { return }
         if d.pressed {
             openLoopSince[i] = d.firstEdge
             openLoopDue[i] = d.firstEdge + limit
@@ -195,31 +238,33 @@ public final class InputLoop: @unchecked Sendable {
     private func settleDeadlines() {
         let now = clock.monotonicNow()
         var earliest: MonotonicInstant?
-        for i in channels.indices {
-            let source = channels[i].source
-            if let at = source.wakeAt, at <= now {
-                source.wake(now: now) { handle($0, input: i) }
-                sync(i)
-            }
-            if let at = source.wakeAt, earliest.map({ at < $0 }) ?? true { earliest = at }
+        func consider(_ t: MonotonicInstant?) {
+            if let t, earliest.map({ t < $0 }) ?? true { earliest = t }
         }
+        for d in devices.indices {
+            let source = devices[d].source
+            if let at = source.wakeAt, at <= now {
+                source.wake(now: now) { handle($0, device: d) }
+            }
+        }
+        for d in devices.indices { consider(devices[d].source.wakeAt) }
         for i in debouncers.indices {
             if let d = debouncers[i].advance(to: now) { report(d, input: i) }
-            if let next = debouncers[i].nextDeadline, earliest.map({ next < $0 }) ?? true { earliest = next }
+            consider(debouncers[i].nextDeadline)
             if let due = openLoopDue[i] {
                 if due <= now {
                     openLoopDue[i] = nil
                     openLoopReported[i] = true
                     sink(.openLoop(input: i, since: openLoopSince[i] ?? due, cleared: false))
-                } else if earliest.map({ due < $0 }) ?? true {
-                    earliest = due
+                } else {
+                    consider(due)
                 }
             }
         }
         do {
             try timer.arm(at: earliest?.nanoseconds)
         } catch {
-            logger.critical("input loop: cannot arm the debounce timer", metadata: ["error": "\(error)"])
+            logger.critical("input loop: cannot arm the timer", metadata: ["error": "\(error)"])
         }
     }
 }

@@ -5,10 +5,14 @@ public enum SourceEvent: Sendable, Equatable {
     /// The line changed; `asserted` is its level after the edge (active-low
     /// already applied), `at` the source's own monotonic stamp.
     case level(asserted: Bool, at: MonotonicInstant)
-    /// The device is in trouble (gone, silent, refusing).
+    /// Input `port` of a device with several inputs changed.
+    case portLevel(port: Int, asserted: Bool, at: MonotonicInstant)
+    /// The device is in trouble (gone, silent, refusing): all its inputs.
     case trouble(String)
     /// The trouble reported earlier is over.
     case troubleCleared(String)
+    /// Trouble, or its end, on some of a device's inputs (one Modbus slave).
+    case portTrouble(ports: [Int], cause: String, cleared: Bool)
 }
 
 /// One input's hardware, as the loop sees it: a descriptor to watch and a

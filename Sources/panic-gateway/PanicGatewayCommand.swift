@@ -51,7 +51,7 @@ struct Run: AsyncParsableCommand {
         }
         let gateway: Gateway
         do {
-            gateway = try Gateway(config: cfg, key: key, logger: logger, observer: GatewayObserver(ready: {
+            gateway = try Gateway(config: cfg, key: key, logger: logger, traceEdges: logLevel <= .debug, observer: GatewayObserver(ready: {
                 logger.notice("running", metadata: ["gateway.id": "\(cfg.gatewayID)", "inputs": "\(cfg.inputs.count)", "uplinks": "\(cfg.uplinks.count)"])
             }))
         } catch {

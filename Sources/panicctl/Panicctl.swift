@@ -109,6 +109,11 @@ struct Devices: ParsableCommand {
             if case .gpio(let g) = $0.source { return ($0.spec.name, g) } else { return nil }
         }
         let chips = GPIOChips.list()
+        let cfg = try? GatewayConfig.load(path: config)
+        let usb = (try? UdevSerial())?.enumerate() ?? []
+        let serialConfigured = cfg?.serialDevices ?? []
+        func serialOwner(_ d: SerialDeviceInfo) -> String? { serialConfigured.first { $0.match.matches(d) }?.name }
+        let serialMissing = serialConfigured.filter { dev in !usb.contains { dev.match.matches($0) } && !(dev.match.path.map { FileManager.default.fileExists(atPath: $0) } ?? false) }
         func owner(_ chip: GPIOChips.Chip, _ line: GPIOChips.Line) -> String? {
             configured.first { c in
                 let chipMatches = [chip.path, chip.name, chip.label].contains(c.gpio.chip)
@@ -132,7 +137,15 @@ struct Devices: ParsableCommand {
                     ["offset": l.offset, "name": l.name, "consumer": l.consumer, "used": l.used, "configured_as": owner(chip, l) as Any]
                 }]
             }
-            let data = try JSONSerialization.data(withJSONObject: ["gpio_chips": objects, "libgpiod": LibgpiodBackend.api, "configured_missing": missing], options: [.sortedKeys, .prettyPrinted])
+            let serial: [[String: Any]] = usb.map { d in
+                ["devnode": d.devnode, "vendor_id": d.vendorID, "product_id": d.productID, "serial": d.serial, "interface": d.interface,
+                 "port_path": d.portPath, "manufacturer": d.manufacturer, "product": d.product, "driver": d.driver, "by_id": d.byID,
+                 "configured_as": serialOwner(d) as Any]
+            }
+            let data = try JSONSerialization.data(withJSONObject: [
+                "gpio_chips": objects, "libgpiod": LibgpiodBackend.api, "configured_missing": missing + serialMissing.map { "\($0.name): \($0.match)" },
+                "usb_serial": serial, "udevd_running": UdevSerial.udevdRunning,
+            ], options: [.sortedKeys, .prettyPrinted])
             print(String(decoding: data, as: UTF8.self))
             return
         }
@@ -146,5 +159,13 @@ struct Devices: ParsableCommand {
             }
         }
         for m in missing { print("  CONFIGURED BUT MISSING  \(m)") }
+        print("USB serial (udevd \(UdevSerial.udevdRunning ? "running" : "not running: no /dev/serial/by-id links"))")
+        if usb.isEmpty { print("  no USB serial devices found") }
+        for d in usb {
+            let mark = serialOwner(d).map { "configured: \($0)" } ?? "present, not configured"
+            print("  \(d.devnode)  \(d.vendorID):\(d.productID) serial=\(d.serial.isEmpty ? "-" : d.serial) interface=\(d.interface.isEmpty ? "-" : d.interface) port=\(d.portPath) driver=\(d.driver)  \(d.manufacturer) \(d.product)  \(mark)")
+            for link in d.byID { print("      \(link)") }
+        }
+        for dev in serialMissing { print("  CONFIGURED BUT MISSING  \(dev.name): \(dev.match)") }
     }
 }

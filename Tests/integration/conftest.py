@@ -524,3 +524,124 @@ def alert_body(*, sequence: int, alert_id: str | None = None, kind: str = "panic
 def content_digest(body: bytes) -> str:
     """RFC 9530 Content-Digest with sha-256."""
     return "sha-256=:" + base64.b64encode(hashlib.sha256(body).digest()).decode() + ":"
+
+
+# ---------------------------------------------------------------------------
+# Serial devices (USB-serial inputs exercised over pseudo-terminals)
+# ---------------------------------------------------------------------------
+
+def make_serial_gateway(tmp_path: Path, uplink_url: str, serial_toml: str, key: GeneratedKey | None = None,
+                        heartbeat_interval_s: int = 1) -> GatewaySetup:
+    """Like `make_gateway` (the simulated input "btn", zone 501, stays, so
+    `start_gateway` and `Button` work as usual), plus `serial_toml`: the
+    `[[serial_devices]]` tables and the `[[inputs]]` that use them."""
+    setup = make_gateway(tmp_path, uplink_url, key=key, heartbeat_interval_s=heartbeat_interval_s)
+    setup.config.write_text(setup.config.read_text() + "\n# serial devices and their inputs\n" + serial_toml)
+    return setup
+
+
+def receiver_alerts(db: Path) -> list[dict]:
+    """Every alert the receiver stored, by sequence: the signed JSON body
+    plus `received_at_ns` (wall clock) from its row."""
+    rows = query(db, "SELECT sequence, received_at_ns, body FROM alerts WHERE gateway_id = ? ORDER BY sequence",
+                 (GATEWAY_ID,))
+    out = []
+    for _seq, received_at_ns, body in rows:
+        doc = json.loads(bytes(body).decode() if isinstance(body, (bytes, memoryview)) else body)
+        doc["received_at_ns"] = received_at_ns
+        out.append(doc)
+    return out
+
+
+def alert_summary(alerts: list[dict]) -> list[tuple]:
+    """(kind, input, zone, restores, detail) per alert, for readable asserts."""
+    return [(a.get("kind"), a.get("input"), a.get("zone"), a.get("restores"), a.get("detail")) for a in alerts]
+
+
+def rfc3339_to_ns(s: str) -> int:
+    """`2026-01-02T03:04:05.123456Z` → ns since the epoch (UTC)."""
+    import calendar
+    m = re.fullmatch(r"(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(?:\.(\d{1,9}))?Z", s)
+    assert m, f"not an RFC 3339 UTC time: {s!r}"
+    secs = calendar.timegm(tuple(int(g) for g in m.groups()[:6]) + (0, 0, 0))
+    frac = (m.group(7) or "").ljust(9, "0")
+    return secs * 1_000_000_000 + int(frac or "0")
+
+
+class PtyDevice:
+    """A scripted serial device: the test holds the master side of a
+    pseudo-terminal and the gateway opens the slave at `path`. The test also
+    keeps its own slave descriptor open so the pair stays alive whatever the
+    gateway does; closing the master is the device being unplugged."""
+
+    def __init__(self):
+        import tty
+        self.master, self.slave = os.openpty()
+        self.path = os.ttyname(self.slave)
+        tty.setraw(self.slave)  # no echo back into the master before the gateway configures the port
+        os.set_blocking(self.master, False)
+        self.written = 0
+
+    def write(self, data: bytes, timeout: float = 10) -> None:
+        """Writes all of `data` (bounded: fails if the reader stalls)."""
+        import select
+        view = memoryview(data)
+        deadline = time.monotonic() + timeout
+        while view:
+            try:
+                n = os.write(self.master, view)
+                view = view[n:]
+                self.written += n
+                continue
+            except BlockingIOError:
+                pass
+            left = deadline - time.monotonic()
+            if left <= 0:
+                pytest.fail(f"serial device: {len(view)} of {len(data)} bytes not taken within {timeout} s "
+                            f"(is the gateway still reading {self.path}?)")
+            select.select([], [self.master], [], min(left, 0.1))
+
+    def line(self, text: str) -> None:
+        self.write(text.encode() + b"\n")
+
+    def drain_output(self) -> bytes:
+        """What the gateway wrote to the device so far (non-blocking)."""
+        out = b""
+        while True:
+            try:
+                chunk = os.read(self.master, 65536)
+            except (BlockingIOError, OSError):
+                return out
+            if not chunk:
+                return out
+            out += chunk
+
+    def unplug(self) -> None:
+        if self.master is not None:
+            with contextlib.suppress(OSError):
+                os.close(self.master)
+            self.master = None
+
+    def close(self) -> None:
+        self.unplug()
+        if self.slave is not None:
+            with contextlib.suppress(OSError):
+                os.close(self.slave)
+            self.slave = None
+
+
+@pytest.fixture
+def pty_devices():
+    """Makes `PtyDevice`s and closes all of them at teardown."""
+    made: list[PtyDevice] = []
+
+    def make() -> PtyDevice:
+        d = PtyDevice()
+        made.append(d)
+        return d
+
+    try:
+        yield make
+    finally:
+        for d in made:
+            d.close()

@@ -8,7 +8,8 @@
  * longer than the next gap delays that next write, never the ones after it). The first
  * item's gap counts from program start. Prints, after all writes (printing never
  * disturbs the schedule),
- *   flip i=N value=V t_ns=<CLOCK_MONOTONIC just before write> after_ns=<just after>
+ *   flip i=N value=V t_ns=<CLOCK_MONOTONIC just before write> rt_ns=<CLOCK_REALTIME, read
+ *        right after t_ns, still before the write> after_ns=<CLOCK_MONOTONIC just after>
  * Built with gcc -static by hil/prepare.sh; runs in the HIL guest. */
 #include <errno.h>
 #include <fcntl.h>
@@ -25,7 +26,7 @@ static long long ns(const struct timespec *t) { return (long long)t->tv_sec * 10
 int main(int argc, char **argv)
 {
     const char *val[MAXW];
-    long long gap_us[MAXW], before[MAXW], after[MAXW];
+    long long gap_us[MAXW], before[MAXW], real[MAXW], after[MAXW];
     int n = argc - 2, fd, i, rc = 0;
     struct timespec now, target;
 
@@ -49,6 +50,8 @@ int main(int argc, char **argv)
         while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &target, NULL) == EINTR) {}
         clock_gettime(CLOCK_MONOTONIC, &now);
         before[i] = ns(&now);
+        clock_gettime(CLOCK_REALTIME, &now);
+        real[i] = ns(&now);
         if (pwrite(fd, val[i], strlen(val[i]), 0) < 0) {
             fprintf(stderr, "flip: write %s to %s: %s\n", val[i], argv[1], strerror(errno));
             rc = 1;
@@ -58,6 +61,6 @@ int main(int argc, char **argv)
     }
     close(fd);
     for (i = 0; i < n; i++)
-        printf("flip i=%d value=%s t_ns=%lld after_ns=%lld\n", i, val[i], before[i], after[i]);
+        printf("flip i=%d value=%s t_ns=%lld rt_ns=%lld after_ns=%lld\n", i, val[i], before[i], real[i], after[i]);
     return rc;
 }

@@ -13,6 +13,12 @@
 #include <time.h>
 #include <errno.h>
 #include <stdint.h>
+#include <string.h>
+#include <termios.h>
+#include <fcntl.h>
+#include <unistd.h>
+#include <pty.h>
+#include <linux/serial.h>
 
 static inline int cpanic_errno(void) { return errno; }
 
@@ -81,5 +87,66 @@ static inline int cpanic_peer_credentials(int fd, int *pid, unsigned *uid, unsig
     struct { int pid; unsigned uid; unsigned gid; } cred; socklen_t len = sizeof(cred);
     if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) return -1;
     *pid = cred.pid; *uid = cred.uid; *gid = cred.gid; return 0;
+}
+
+/* ---- Serial ports ---- */
+
+static inline speed_t cpanic_speed(int baud) {
+    switch (baud) {
+    case 1200: return B1200; case 2400: return B2400; case 4800: return B4800;
+    case 9600: return B9600; case 19200: return B19200; case 38400: return B38400;
+    case 57600: return B57600; case 115200: return B115200; case 230400: return B230400;
+    case 460800: return B460800; case 921600: return B921600;
+    default: return 0;
+    }
+}
+
+/// Raw mode, CLOCAL|CREAD, no flow control, VMIN=1 VTIME=0. parity: 'N','E','O'.
+static inline int cpanic_serial_configure(int fd, int baud, int data_bits, char parity, int stop_bits) {
+    struct termios t;
+    if (tcgetattr(fd, &t) < 0) return -1;
+    cfmakeraw(&t);
+    speed_t sp = cpanic_speed(baud);
+    if (sp == 0) { errno = EINVAL; return -1; }
+    cfsetispeed(&t, sp); cfsetospeed(&t, sp);
+    t.c_cflag |= CLOCAL | CREAD;
+    t.c_cflag &= ~(CRTSCTS | CSIZE | PARENB | PARODD | CSTOPB);
+    t.c_cflag |= data_bits == 7 ? CS7 : CS8;
+    if (parity == 'E') t.c_cflag |= PARENB;
+    if (parity == 'O') t.c_cflag |= PARENB | PARODD;
+    if (stop_bits == 2) t.c_cflag |= CSTOPB;
+    t.c_cc[VMIN] = 1; t.c_cc[VTIME] = 0;
+    return tcsetattr(fd, TCSANOW, &t);
+}
+
+static inline int cpanic_serial_exclusive(int fd) { return ioctl(fd, TIOCEXCL); }
+
+/// Asks the driver to deliver bytes at once (ftdi_sio: 1 ms latency timer).
+/// Returns -1 where the device has no serial_struct (a pty); harmless.
+static inline int cpanic_serial_low_latency(int fd) {
+    struct serial_struct ss;
+    if (ioctl(fd, TIOCGSERIAL, &ss) < 0) return -1;
+    ss.flags |= ASYNC_LOW_LATENCY;
+    return ioctl(fd, TIOCSSERIAL, &ss);
+}
+
+static const int CPANIC_TIOCM_CTS = TIOCM_CTS;
+static const int CPANIC_TIOCM_DSR = TIOCM_DSR;
+static const int CPANIC_TIOCM_CD = TIOCM_CD;
+static const int CPANIC_TIOCM_RI = TIOCM_RI;
+static const int CPANIC_TIOCM_DTR = TIOCM_DTR;
+static const int CPANIC_TIOCM_RTS = TIOCM_RTS;
+
+static inline int cpanic_tiocmget(int fd) { int bits = 0; return ioctl(fd, TIOCMGET, &bits) < 0 ? -1 : bits; }
+static inline int cpanic_tiocmbis(int fd, int bits) { return ioctl(fd, TIOCMBIS, &bits); }
+/// Blocks until one of the modem lines in `mask` changes (call off the loop).
+static inline int cpanic_tiocmiwait(int fd, int mask) { return ioctl(fd, TIOCMIWAIT, mask); }
+
+/// A pseudo-terminal pair for tests: *master, *slave, and the slave's path.
+static inline int cpanic_openpty(int *master, int *slave, char *name, size_t len) {
+    char buf[128];
+    if (openpty(master, slave, buf, NULL, NULL) < 0) return -1;
+    if (name && len) { strncpy(name, buf, len - 1); name[len - 1] = 0; }
+    return 0;
 }
 #endif

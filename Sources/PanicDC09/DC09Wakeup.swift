@@ -1,0 +1,63 @@
+import PanicCore
+
+/// A coalescing wake-up signal from the outbox writer to the delivery loop.
+/// `signal` never blocks; `wait` returns on a signal or a timeout.
+final class DC09Wakeup: @unchecked Sendable {
+    private let lock = SpinLock()
+    private var pending = false
+    private var urgentPending = false
+    private var waiter: CheckedContinuation<Void, Never>?
+
+    func signal(urgent: Bool) {
+        let w: CheckedContinuation<Void, Never>? = lock.withLock {
+            pending = true
+            if urgent { urgentPending = true }
+            let w = waiter
+            waiter = nil
+            return w
+        }
+        w?.resume()
+    }
+
+    /// Waits for a signal or `timeout`. Returns whether an urgent signal came.
+    @discardableResult
+    func wait(timeout: Duration) async -> Bool {
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await self.waitForSignal() }
+            group.addTask { try? await Task.sleep(for: timeout) }
+            await group.next()
+            group.cancelAll()
+            self.cancelWaiter()
+        }
+        return lock.withLock {
+            let urgent = urgentPending
+            pending = false
+            urgentPending = false
+            return urgent
+        }
+    }
+
+    private func waitForSignal() async {
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+                let resumeNow: Bool = lock.withLock {
+                    if pending || Task.isCancelled { return true }
+                    waiter = c
+                    return false
+                }
+                if resumeNow { c.resume() }
+            }
+        } onCancel: {
+            self.cancelWaiter()
+        }
+    }
+
+    private func cancelWaiter() {
+        let w: CheckedContinuation<Void, Never>? = lock.withLock {
+            let w = waiter
+            waiter = nil
+            return w
+        }
+        w?.resume()
+    }
+}

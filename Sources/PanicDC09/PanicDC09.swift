@@ -1,2 +1,0 @@
-/// SIA DC-09 (ANSI/SIA DC-09) reporting to alarm receiving centres.
-public enum DC09 {}

@@ -1,0 +1,71 @@
+import Foundation
+import Logging
+import PanicConfig
+import PanicCore
+import PanicInputs
+import PanicPlatform
+
+/// Builds the input loop's devices from the configuration: one source per
+/// GPIO line or simulated input, one per serial device (shared by all the
+/// inputs on it), and the hotplug monitor when any device is found by identity.
+enum InputWiring {
+    static func devices(
+        config: GatewayConfig, overrides: [String: any InputSource], gpioBackend: any GPIOBackend,
+        clock: any GatewayClock, logger: Logger
+    ) throws -> [InputLoop.Device] {
+        var devices: [InputLoop.Device] = []
+        var serialInputs: [String: [(index: Int, address: SerialAddress)]] = [:]
+        for (i, input) in config.inputs.enumerated() {
+            if let given = overrides[input.spec.name] {
+                devices.append(.init(source: given, inputs: [i]))
+                continue
+            }
+            switch input.source {
+            case .simulated(let fifo):
+                try FileManager.default.createDirectory(atPath: (fifo as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+                let source = PipeEdgeSource(name: input.spec.name, fd: try PipeEdgeSource.openFIFO(at: fifo), clock: clock, logger: logger)
+                devices.append(.init(source: source, inputs: [i]))
+            case .gpio(let g):
+                let source = GPIOSource(
+                    name: input.spec.name,
+                    request: GPIOLineRequest(chip: g.chip, line: g.line, bias: g.bias, activeLow: g.activeLow, consumer: "panic-gateway:\(input.spec.name)"),
+                    backend: gpioBackend, clock: clock, logger: logger)
+                devices.append(.init(source: source, inputs: [i]))
+            case .serial(let device, let address):
+                serialInputs[device, default: []].append((i, address))
+            }
+        }
+        var serialSources: [SerialDeviceSource] = []
+        for device in config.serialDevices {
+            guard let inputs = serialInputs[device.name], !inputs.isEmpty else {
+                logger.warning("serial device has no inputs; not opened", metadata: ["device.name": "\(device.name)"])
+                continue
+            }
+            let wire: SerialDeviceSource.Wire
+            switch device.wire {
+            case .line(let patterns, let heartbeat):
+                var ports: [String: Int] = [:]
+                for (port, input) in inputs.enumerated() { if case .button(let id) = input.address { ports[id] = port } }
+                wire = .driver(LineProtocolDriver(patterns: patterns, ports: ports, heartbeatTimeout: heartbeat))
+            case .modbus(let poll, let timeout, let failAfter):
+                let points = inputs.enumerated().compactMap { port, input -> ModbusDriver.Point? in
+                    guard case .modbus(let slave, let address) = input.address else { return nil }
+                    return .init(slave: UInt8(slave), address: UInt16(address), port: port)
+                }
+                wire = .driver(ModbusDriver(points: points, pollInterval: poll, responseTimeout: timeout, failAfter: failAfter))
+            case .modemStatus:
+                wire = .modemLines(inputs.compactMap { if case .modemLine(let l) = $0.address { ModemLine(rawValue: l) } else { nil } })
+            }
+            let source = SerialDeviceSource(
+                name: device.name, match: device.match, settings: device.settings, protocol: wire, clock: clock, logger: logger,
+                absentGrace: device.absentGrace)
+            serialSources.append(source)
+            devices.append(.init(source: source, inputs: inputs.map(\.index)))
+        }
+        let hotplugged = serialSources.filter { $0.match.isHotplug }
+        if !hotplugged.isEmpty {
+            devices.append(.init(source: HotplugSource(devices: hotplugged, logger: logger), inputs: []))
+        }
+        return devices
+    }
+}
