@@ -8,11 +8,11 @@ PY := $(VENV)/bin/python
 BIN := .build/debug
 
 # Debian packages: C libraries the gateway links, tools the tests drive.
-APT_PACKAGES := libgpiod-dev libudev-dev gpiod libsqlite3-dev sqlite3 openssl python3 python3-venv
+APT_PACKAGES := libgpiod-dev libudev-dev gpiod udev socat libsqlite3-dev sqlite3 openssl python3 python3-venv
 # Python packages for test peers (independent implementations).
 PY_PACKAGES := pytest http-message-signatures requests cryptography
 
-.PHONY: all deps build demo test test-swift test-integration check-libgpiod2 bench clean
+.PHONY: all deps build demo test test-swift test-integration check-libgpiod2 check-udev-rules bench clean
 
 all: build
 
@@ -39,7 +39,7 @@ demo: build
 ## test: unit and end-to-end tests in Swift, then integration tests in Python
 test: deps
 	$(SWIFT) build --build-tests
-	$(MAKE) --no-print-directory test-swift test-integration check-libgpiod2
+	$(MAKE) --no-print-directory test-swift test-integration check-libgpiod2 check-udev-rules
 
 test-swift:
 	$(SWIFT) test --skip-build
@@ -50,6 +50,10 @@ test-integration:
 ## check-libgpiod2: the GPIO shim compiles and links against Debian 13's libgpiod 2.x
 check-libgpiod2:
 	bash scripts/check-libgpiod2.sh
+
+## check-udev-rules: udevadm parses udev/*.rules without complaint
+check-udev-rules:
+	bash scripts/check-udev-rules.sh
 
 ## bench: release build; latency and throughput with percentiles
 bench: deps
