@@ -148,7 +148,7 @@ Version: $version
 Architecture: $arch
 Maintainer: panic-gateway maintainers <panic-gateway@localhost>
 Installed-Size: $installed_size
-Depends: $depends, systemd (>= 252)
+Depends: $depends, systemd (>= 252), procps
 Recommends: udev
 Section: admin
 Priority: optional
@@ -176,5 +176,5 @@ esac
 mkdir -p "$out_dir"
 deb=$out_dir/${pkg}_${version}_${arch}.deb
 dpkg-deb --root-owner-group "${zopt[@]}" --build "$root" "$deb" >/dev/null
-echo "build-deb: $(du -h "$deb" | cut -f1) $(basename "$deb"), Depends: $depends, systemd (>= 252)" >&2
+echo "build-deb: $(du -h "$deb" | cut -f1) $(basename "$deb"), Depends: $depends, systemd (>= 252), procps" >&2
 echo "$deb"

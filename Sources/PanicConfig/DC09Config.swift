@@ -157,7 +157,7 @@ public struct DC09Config: Sendable, Equatable {
         var backup: Endpoint?
         switch (backupHost, backupPort) {
         case (let h?, let p?): backup = Endpoint(host: h, port: p)
-        case (.some, nil): t.fail("backup_port", "required with backup_host; an integer from 1 to 65535")
+        case (.some, nil): if !t.table.contains(key: "backup_port") { t.fail("backup_host", "given without backup_port; give both (backup_port: an integer from 1 to 65535)") }
         case (nil, .some): if !t.table.contains(key: "backup_host") { t.fail("backup_port", "given without backup_host; give both or neither") }
         case (nil, nil): break
         }
@@ -235,8 +235,8 @@ public struct DC09Config: Sendable, Equatable {
     /// `R` and `L` fields: a string of 1 to 6 hex digits, or an integer whose
     /// decimal digits are used as written.
     static func hexField(_ t: TableReader, _ key: String) -> String? {
-        guard let v = t.table[key] else { return nil }
         t.markConsumed(key)
+        guard let v = t.table[key] else { return nil }
         let allowed = "1 to 6 hex digits as a string (\"0\", \"1A\"), or an integer from 0 to 999999"
         if let n = v.int {
             guard (0...999_999).contains(n) else { t.fail(key, "\(n) is out of range; \(allowed)"); return nil }

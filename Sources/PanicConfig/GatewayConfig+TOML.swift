@@ -24,6 +24,8 @@ extension GatewayConfig {
         let site = root.string("site", required: true, allowed: "a description of where the gateway is", check: { $0.isEmpty || $0.count > 200 ? "must be 1 to 200 characters" : nil })
         let stateDir = root.string("state_dir", check: Validate.absolutePath) ?? "/var/lib/panic-gateway"
         let keyFile = root.string("key_file", check: Validate.absolutePath) ?? stateDir + "/gateway.key"
+        let controlSocket = root.string("control_socket", check: Validate.absolutePath) ?? GatewayConfig.defaultControlSocket
+        let controlGroup = root.string("control_group", check: { getgrnam($0) == nil ? "no group \"\($0)\" on this system" : nil })
 
         var maxTelemetry = 10_000
         if let outbox = root.table("outbox") {
@@ -69,6 +71,7 @@ extension GatewayConfig {
         if !context.errors.isEmpty { throw ConfigErrors(errors: context.errors) }
         return GatewayConfig(
             gatewayID: gatewayID!, site: site!, stateDirectory: stateDir, keyFile: keyFile,
+            controlSocket: controlSocket, controlGroup: controlGroup,
             maximumTelemetry: maxTelemetry, inputs: inputs, serialDevices: serialDevices, uplinks: uplinks)
     }
 

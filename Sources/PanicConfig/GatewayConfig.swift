@@ -3,11 +3,16 @@ import PanicCore
 /// The gateway's whole configuration, validated.
 public struct GatewayConfig: Sendable {
     public static let defaultPath = "/etc/panic-gateway/gateway.toml"
+    public static let defaultControlSocket = "/run/panic-gateway/control.sock"
 
     public var gatewayID: String
     public var site: String
     public var stateDirectory: String
     public var keyFile: String
+    /// The control socket `panicctl` talks to.
+    public var controlSocket: String
+    /// The group allowed to use the control socket (default: the daemon's own).
+    public var controlGroup: String?
     /// Most undelivered telemetry kept per destination.
     public var maximumTelemetry: Int
     public var inputs: [InputConfig]

@@ -61,13 +61,14 @@ public final class DC09SequenceStore: @unchecked Sendable {
         return n
     }
 
-    /// The alert was acknowledged: its number is no longer needed. Written
-    /// with the next new number (forgetting it is harmless if that never comes).
+    /// The alert was acknowledged: its number is no longer needed.
     public func release(alert: Int64) {
-        lock.withLock {
+        let known = lock.withLock {
+            let before = assigned.count
             assigned.removeAll { $0.alert == alert }
-            dirty = true
+            return assigned.count != before
         }
+        if known { persist() }
     }
 
     private func advance() -> Int {

@@ -107,6 +107,7 @@ public enum Demo {
                 "desk-duress": PipeEdgeSource(name: "desk-duress", fd: duress.readFD, clock: clock, logger: logger),
                 "door-tamper": PipeEdgeSource(name: "door-tamper", fd: door.readFD, clock: clock, logger: logger),
             ],
+            enableControl: false,
             observer: GatewayObserver(accepted: { alerts in accepted.mutate { $0 += alerts } }, ready: { ready.value = true }))
         let gatewayGroup = ServiceGroup(services: gateway.services, logger: logger)
         let gatewayTask = Task { try await gatewayGroup.run() }

@@ -43,12 +43,13 @@ public final class Gateway: Sendable {
     /// - Parameters:
     ///   - sources: replaces the configured source of the inputs named (the
     ///     demo feeds pipes it holds the other end of).
+    ///   - enableControl: serve the control socket named in the configuration.
     ///   - traceEdges: log every raw edge at debug level with its kernel stamp
     ///     and the time the loop read it (off the loop thread, by the writer).
     public init(
         config: GatewayConfig, key: SigningKey, clock: any GatewayClock = SystemClock(), logger: Logger,
         sources: [String: any InputSource] = [:], gpioBackend: any GPIOBackend = LibgpiodBackend(),
-        traceEdges: Bool = false,
+        traceEdges: Bool = false, enableControl: Bool = true,
         observer: GatewayObserver = .init()
     ) throws {
         self.config = config
@@ -58,12 +59,23 @@ public final class Gateway: Sendable {
         self.outbox = outbox
 
         let wakeups = Locked<[Wakeup]>([])
+        let hub = EventHub()
+        let tracker = DeliveryTracker()
+        self.hub = hub
+        self.tracker = tracker
         let writer = AlertWriter(
             outbox: outbox, inputs: config.inputs.map(\.spec), gatewayID: config.gatewayID, site: config.site,
             clock: clock, logger: logger
         ) { accepted in
             let urgent = accepted.contains { $0.priority == .alarm }
             for w in wakeups.value { w.signal(urgent: urgent) }
+            tracker.recordAccepted(accepted)
+            if hub.hasSubscribers {
+                for a in accepted {
+                    hub.publish(["type": "accepted", "id": a.id, "sequence": a.sequence, "kind": a.kind.rawValue, "input": a.input as Any,
+                                 "test": a.test, "wall": a.acceptedAt.rfc3339])
+                }
+            }
             observer.accepted(accepted)
         }
         self.writer = writer
@@ -78,6 +90,7 @@ public final class Gateway: Sendable {
             case .trouble(let i, let cause, let cleared): writer.submit(.trouble(input: i, cause: cause, cleared: cleared))
             case .openLoop(let i, let since, let cleared): writer.submit(.openLoop(input: i, since: since, cleared: cleared))
             }
+            if hub.hasSubscribers { hub.publish(GatewayControl.describe(event, inputs: config.inputs, clock: clock).1) }
             observer.loopEvent(event)
         }
 
@@ -91,11 +104,25 @@ public final class Gateway: Sendable {
             }
             uplinks.append(try UplinkService(
                 config: u, outbox: outbox, signer: signer, clock: clock, logger: logger, heartbeat: heartbeat,
-                onDelivered: { observer.delivered(u.name, $0, $1) }))
+                onDelivered: { pending, at in
+                    tracker.recordDelivered(id: pending.id, destination: u.name, at: at)
+                    if hub.hasSubscribers {
+                        hub.publish(["type": "delivered", "id": pending.id, "sequence": pending.sequence, "destination": u.name,
+                                     "wall": at.rfc3339])
+                    }
+                    observer.delivered(u.name, pending, at)
+                }))
         }
         self.uplinks = uplinks
         wakeups.value = uplinks.map(\.wakeup)
         self.pipeline = InputPipelineService(loop: loop, writer: writer, onReady: observer.ready)
+        if enableControl {
+            let handler = GatewayControl(config: config, outbox: outbox, loop: loop, writer: writer, uplinks: uplinks,
+                                         hub: hub, tracker: tracker, clock: clock)
+            self.control = ControlServer(path: config.controlSocket, group: config.controlGroup, handler: handler, logger: logger)
+        } else {
+            self.control = nil
+        }
 
         let report = outbox.openReport
         if let moved = report.corruptFileMovedTo {
@@ -113,10 +140,16 @@ public final class Gateway: Sendable {
     }
 
     private let pipeline: InputPipelineService
+    private let control: ControlServer?
+    /// Live events for control-socket clients.
+    public let hub: EventHub
+    let tracker: DeliveryTracker
 
     /// Every long-running job, in start order (shutdown runs in reverse, so
     /// uplinks stop first and the writer commits last).
-    public var services: [any Service] { [pipeline] + uplinks.map { $0 as any Service } }
+    public var services: [any Service] {
+        [pipeline] + uplinks.map { $0 as any Service } + (control.map { [$0 as any Service] } ?? [])
+    }
 
     /// Runs until SIGTERM or SIGINT, then shuts down gracefully.
     public func run() async throws {

@@ -141,6 +141,7 @@ struct PanicBench {
         let gateway = try Gateway(
             config: config, key: key, clock: clock, logger: logger,
             sources: ["b": PipeEdgeSource(name: "b", fd: button.readFD, clock: clock, logger: logger)],
+            enableControl: false,
             observer: GatewayObserver(delivered: { _, pending, at in
                 guard let alert = try? WireFormat.decode(Alert.self, from: pending.body), alert.kind == .panic else { return }
                 latencies.mutate { $0.append(Double((at - alert.occurredAt).value) / 1e6) }

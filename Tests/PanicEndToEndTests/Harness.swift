@@ -98,6 +98,7 @@ final class Harness: @unchecked Sendable {
         let gw = try Gateway(
             config: config, key: key, clock: clock, logger: logger,
             sources: ["btn": PipeEdgeSource(name: "btn", fd: button.readFD, clock: clock, logger: logger)],
+            enableControl: false,
             observer: GatewayObserver(ready: { ready.value = true }))
         gateway = gw
         let group = ServiceGroup(services: gw.services, logger: logger)

@@ -356,3 +356,39 @@ def test_device_closed_raises_trouble_within_a_second(tmp_path, procs, pty_devic
     assert (alerts[8]["kind"], alerts[8]["input"], alerts[8]["zone"]) == ("tamper", "u-2", 642), alert_summary(alerts)
     assert_no_more_alerts(rx, 9, settle_s=0.5)
     assert gw.alive(), gw.describe()
+
+
+def test_configured_device_that_never_appears_is_trouble_after_its_grace_period(tmp_path, procs):
+    # Identified by what it is (no such adapter on this machine): found
+    # through hotplug or never. absent_grace_s = 2.
+    serial_toml = '''
+[[serial_devices]]
+name = "fob"
+protocol = "line"
+vendor_id = "0403"
+product_id = "6001"
+serial = "NOSUCH01"
+absent_grace_s = 2
+
+[[inputs]]
+name = "fob-1"
+kind = "panic"
+zone = 651
+source = { type = "serial", device = "fob", button = "1" }
+'''
+    key = keygen(tmp_path / "gateway.key")
+    rx = start_receiver(procs, tmp_path, [key.public_b64])
+    setup = make_serial_gateway(tmp_path, rx.base_url, serial_toml, key=key)
+    launched_ns = time.time_ns()
+    gw = start_gateway(procs, setup)
+    running_ns = time.time_ns()
+
+    alerts = wait_alerts(rx, gw, 1, 10, "trouble for the device that never appeared")
+    a = alerts[0]
+    assert (a["kind"], a["input"], a["zone"]) == ("trouble", "fob-1", 651), alert_summary(alerts)
+    assert "not found within 2 s" in a.get("detail", ""), a
+    occurred = rfc3339_to_ns(a["occurred_at"])
+    assert occurred - launched_ns >= 1.9e9, f"trouble {(occurred - launched_ns) / 1e9:.2f} s after launch: before the grace period"
+    assert occurred - running_ns <= 3.0e9, f"trouble {(occurred - running_ns) / 1e9:.2f} s after start: grace is 2 s"
+    assert_no_more_alerts(rx, 1, settle_s=1.0)
+    assert gw.alive(), gw.describe()

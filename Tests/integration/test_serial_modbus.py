@@ -64,17 +64,14 @@ class ModbusSlaves:
                 for s in self.slave_ids]
 
     def _trace_pdu(self, sending: bool, pdu):
-        if not sending:
-            with self.lock:
-                self.requests.append((time.monotonic(), pdu.dev_id))
-        return pdu
-
-    def _trace_packet(self, sending: bool, data: bytes) -> bytes:
+        if sending:
+            return pdu
+        with self.lock:
+            self.requests.append((time.monotonic(), pdu.dev_id))
         # A request for an id this bus does not have gets no answer at all,
-        # as on a real RS-485 line (pymodbus would otherwise send an exception).
-        if sending and data and data[0] not in self.slave_ids:
-            return b""
-        return data
+        # as on a real RS-485 line (pymodbus would answer it with an exception):
+        # the request is dropped before the server handles it.
+        return pdu if pdu.dev_id in self.slave_ids else None
 
     def start(self, timeout: float = 10) -> None:
         assert self.thread is None, "already running"
@@ -88,7 +85,7 @@ class ModbusSlaves:
             async def serve():
                 self.server = ModbusSerialServer(
                     self._devices(), port=str(self.port), baudrate=BAUD, timeout=1,
-                    trace_pdu=self._trace_pdu, trace_packet=self._trace_packet)
+                    trace_pdu=self._trace_pdu)
                 await self.server.serve_forever(background=True)
 
             try:

@@ -6,6 +6,7 @@
 HIL_GW_ID=${HIL_GW_ID:-hil-gw}
 HIL_RX_PORT=${HIL_RX_PORT:-8080}
 HIL_RX_URL="http://127.0.0.1:$HIL_RX_PORT"
+HIL_GW_BACKOFF_MS=${HIL_GW_BACKOFF_MS:-50..500}
 
 # hil_wait_file_line FILE REGEX TIMEOUT_MS [PID]: waits until FILE has a line
 # matching REGEX (grep -E); fails early if PID (given) exits. Returns 1 on timeout/exit.
@@ -62,8 +63,9 @@ hil_stop() {
 }
 
 # hil_gw_config FILE STATE_DIR URL INPUTS_TOML: writes a gateway configuration: id
-# $HIL_GW_ID, state and key in STATE_DIR, one uplink "central" at URL (heartbeat 1 s,
-# back-off 50..500 ms), and the [[inputs]] tables given as TOML text.
+# $HIL_GW_ID, state and key in STATE_DIR, one uplink "central" at URL (heartbeat
+# $HIL_GW_HEARTBEAT_S, default 1 s; back-off $HIL_GW_BACKOFF_MS, default 50..500 ms),
+# and the [[inputs]] tables given as TOML text.
 hil_gw_config() {
   cat > "$1" <<EOF
 gateway_id = "$HIL_GW_ID"
@@ -76,9 +78,9 @@ $4
 [[uplinks]]
 name = "central"
 url = "$3"
-heartbeat_interval_s = 1
-backoff_initial_ms = 50
-backoff_max_ms = 500
+heartbeat_interval_s = ${HIL_GW_HEARTBEAT_S:-1}
+backoff_initial_ms = ${HIL_GW_BACKOFF_MS%%..*}
+backoff_max_ms = ${HIL_GW_BACKOFF_MS##*..}
 EOF
 }
 

@@ -21,7 +21,20 @@ PULL=$(hil_pull_file 0)
 OUTBOX=/state/outbox.db
 RXDB=/state/receiver.db
 
+# control_commit DB SYNC: commits the row (boot) with PRAGMA synchronous=SYNC, WAL mode,
+# and keeps the connection open (closing would checkpoint, which syncs).
+control_commit() {
+  (printf "PRAGMA journal_mode=WAL;\nPRAGMA synchronous=%s;\nCREATE TABLE IF NOT EXISTS t(boot INTEGER);\nINSERT INTO t VALUES(%s);\nSELECT 'committed';\n" "$2" "$boot"
+   sleep 100) | sqlite3 -batch "$1" > "/tmp/control-$2.out" 2>&1 &
+  hil_wait_file_line "/tmp/control-$2.out" '^committed' 10000 || hil_fail "control sqlite3 ($2) did not commit: $(tr '\n' ' ' < /tmp/control-$2.out)"
+}
+# control_kept DB: 1 if the previous boot's control row is there, else 0.
+control_kept() { hil_sql "$1" "SELECT count(*) FROM t WHERE boot = $((boot - 1))" 2>/dev/null || echo 0; }
+
 # What survived on the disk, before anything runs.
+if [ "$boot" -gt 1 ]; then
+  hil_mark control boot="$boot" full_kept="$(control_kept /state/control-full.db)" normal_kept="$(control_kept /state/control-normal.db)"
+fi
 hil_mark state-files boot="$boot" at=boot files="$(ls -l /state | awk 'NR>1{printf "%s:%s,", $NF, $5}')"
 if [ -f "$OUTBOX" ]; then
   hil_sql "$OUTBOX" "SELECT '@@HIL outbox-at-boot boot=$boot seq=' || a.sequence || ' id=' || a.id || ' kind=' || a.kind
@@ -77,6 +90,11 @@ n=$(hil_wait_count "$OUTBOX" "SELECT count(*) FROM alerts WHERE sequence > $s0" 
   { hil_tail_marks /tmp/gateway.log gateway-log 30; hil_fail "boot $boot: the outbox holds $n of $want new alerts 15 s after the presses"; }
 # Accepted = committed in the outbox. List them, then the power goes.
 hil_sql "$OUTBOX" "SELECT '@@HIL accepted cycle=$boot seq=' || sequence || ' id=' || id || ' kind=' || kind FROM alerts WHERE sequence > $s0 ORDER BY sequence"
+# Controls for the rig itself: one row committed by sqlite3 in WAL mode with
+# synchronous=FULL (must survive the cut: else the rig, not the gateway, loses synced
+# data) and one with synchronous=NORMAL (may be lost: shows the cut is real).
+control_commit /state/control-full.db FULL
+control_commit /state/control-normal.db NORMAL
 hil_mark state-files boot="$boot" at=cut files="$(ls -l /state | awk 'NR>1{printf "%s:%s,", $NF, $5}')"
 hil_mark ready-for-cut cycle="$boot" accepted="$n" mono_ns="$(monotime)"
 sleep 30

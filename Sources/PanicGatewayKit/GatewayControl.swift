@@ -1,0 +1,231 @@
+import Foundation
+import Logging
+import PanicConfig
+import PanicCore
+import PanicInputs
+import PanicOutbox
+import PanicPlatform
+import PanicUplink
+
+/// The commands of the control socket, answered from the running gateway.
+final class GatewayControl: ControlHandler, @unchecked Sendable {
+    let config: GatewayConfig
+    let outbox: Outbox
+    let loop: InputLoop
+    let writer: AlertWriter
+    let uplinks: [UplinkService]
+    let hub: EventHub
+    let tracker: DeliveryTracker
+    let clock: any GatewayClock
+    let started = Date()
+    private let testing = Locked<Set<Int>>([])
+
+    init(config: GatewayConfig, outbox: Outbox, loop: InputLoop, writer: AlertWriter, uplinks: [UplinkService],
+         hub: EventHub, tracker: DeliveryTracker, clock: any GatewayClock) {
+        self.config = config
+        self.outbox = outbox
+        self.loop = loop
+        self.writer = writer
+        self.uplinks = uplinks
+        self.hub = hub
+        self.tracker = tracker
+        self.clock = clock
+    }
+
+    func handle(command: String, args: [String: Any], stream: ControlStream) -> ControlResult {
+        do {
+            switch command {
+            case "status": return .success(try status())
+            case "watch": return watch(args["inputs"] as? [String] ?? [], stream: stream)
+            case "test": return test(args, stream: stream)
+            case "send-test": return sendTest(timeout: args["timeout_s"] as? Double ?? 20)
+            case "queue": return .success(try queue(limit: args["limit"] as? Int ?? 50))
+            case "queue-show":
+                guard let key = args["id"] as? String else { return .failure("queue-show needs \"id\": an alert id (or prefix) or sequence number") }
+                guard let alert = try outbox.alert(matching: key) else { return .failure("no alert \(key) in the outbox") }
+                return .success(try JSONSerialization.jsonObject(with: WireFormat.encoder().encode(alert)))
+            case "queue-retry":
+                let n = try outbox.retryNow()
+                for u in uplinks { u.wakeup.signal(urgent: true) }
+                return .success(["made_due": n])
+            case "clock": return .success(Self.clock())
+            default:
+                return .failure("unknown command \"\(command)\"; known: status, watch, test, send-test, queue, queue-show, queue-retry, clock")
+            }
+        } catch {
+            return .failure("\(error)")
+        }
+    }
+
+    static func clock() -> [String: Any] {
+        let c = ClockDiscipline.current()
+        return ["synchronized": c.synchronized, "estimated_error_us": c.estimatedErrorMicroseconds, "maximum_error_us": c.maximumErrorMicroseconds]
+    }
+
+    func status() throws -> [String: Any] {
+        let now = clock.wallNow()
+        let snapshot = loop.snapshot()
+        let tests = testing.value
+        let inputs: [[String: Any]] = config.inputs.enumerated().map { i, input in
+            let s = snapshot[i]
+            return ["name": input.spec.name, "kind": input.spec.kind.rawValue, "zone": input.spec.zone, "area": input.spec.area,
+                    "state": s.trouble != nil ? "trouble" : s.pressed ? "pressed" : "idle", "trouble": s.trouble as Any,
+                    "test_mode": tests.contains(i)]
+        }
+        let links: [[String: Any]] = uplinks.map { u in
+            let s = u.status
+            return ["name": s.name, "url": u.config.url, "last_success": s.lastSuccess?.rfc3339 as Any, "last_error": s.lastError as Any,
+                    "last_error_at": s.lastErrorAt?.rfc3339 as Any, "consecutive_failures": s.consecutiveFailures,
+                    "backoff_until": s.backoffUntil?.rfc3339 as Any, "refusal": s.refusal as Any,
+                    "last_heartbeat_ack": s.lastHeartbeatAcknowledged?.rfc3339 as Any, "delivered": s.delivered]
+        }
+        return ["gateway_id": config.gatewayID, "site": config.site, "uptime_s": Int(Date().timeIntervalSince(started)),
+                "inputs": inputs, "uplinks": links, "queue": try queueSummary(now: now), "clock": Self.clock(),
+                "last_sequence": try outbox.lastSequence(), "evicted_telemetry": try outbox.evictedTelemetry()]
+    }
+
+    func queueSummary(now: WallTime) throws -> [[String: Any]] {
+        try outbox.summary().map {
+            ["destination": $0.destination, "pending": $0.pending, "pending_alarms": $0.pendingAlarms, "delivered": $0.delivered,
+             "oldest_pending_age_s": $0.oldestPendingAcceptedAt.map { (now - $0).seconds } as Any]
+        }
+    }
+
+    func queue(limit: Int) throws -> [String: Any] {
+        let now = clock.wallNow()
+        var pending: [String: Any] = [:]
+        for u in config.uplinks {
+            pending[u.name] = try outbox.pending(destination: u.name, limit: limit).map {
+                ["sequence": $0.sequence, "id": $0.id, "kind": $0.kind.rawValue, "attempts": $0.attempts,
+                 "accepted_at": $0.acceptedAt.rfc3339, "last_error": $0.lastError as Any,
+                 "next_attempt_at": $0.nextAttemptAt.nanosecondsSinceEpoch > 0 ? $0.nextAttemptAt.rfc3339 : NSNull()] as [String: Any]
+            }
+        }
+        return ["summary": try queueSummary(now: now), "pending": pending]
+    }
+
+    // MARK: watch
+
+    static func describe(_ e: InputLoopEvent, inputs: [InputConfig], clock: any GatewayClock) -> (Int, [String: Any]) {
+        let now = clock.wallNow().rfc3339
+        switch e {
+        case .edge(let i, let asserted, let at, let readAt):
+            return (i, ["type": "edge", "input": inputs[i].spec.name, "level": asserted ? 1 : 0, "mono_ns": at.nanoseconds,
+                        "read_latency_us": (readAt.nanoseconds - at.nanoseconds) / 1000, "wall": now])
+        case .decision(let i, let d):
+            return (i, ["type": d.pressed ? "press" : "release", "input": inputs[i].spec.name, "first_edge_mono_ns": d.firstEdge.nanoseconds,
+                        "decided_mono_ns": d.decidedAt.nanoseconds, "edges": d.edges, "bounce_ms": d.bounce.milliseconds,
+                        "first_edge_wall": clock.wallTime(of: d.firstEdge).rfc3339, "wall": now])
+        case .trouble(let i, let cause, let cleared):
+            return (i, ["type": cleared ? "trouble-cleared" : "trouble", "input": inputs[i].spec.name, "cause": cause, "wall": now])
+        case .openLoop(let i, _, let cleared):
+            return (i, ["type": cleared ? "open-loop-cleared" : "open-loop", "input": inputs[i].spec.name, "wall": now])
+        }
+    }
+
+    func watch(_ names: [String], stream: ControlStream) -> ControlResult {
+        let unknown = names.filter { n in !config.inputs.contains { $0.spec.name == n } }
+        if !unknown.isEmpty { return .failure("no input named \(unknown.joined(separator: ", ")); inputs: \(config.inputs.map(\.spec.name).joined(separator: ", "))") }
+        let sub = hub.subscribe()
+        defer { hub.unsubscribe(sub) }
+        stream.event(["type": "watching", "inputs": names.isEmpty ? config.inputs.map(\.spec.name) : names])
+        var reportedDrops = 0
+        while !stream.clientGone {
+            for e in sub.next(timeout: 0.5) {
+                if let input = e["input"] as? String, !names.isEmpty, !names.contains(input) { continue }
+                if !stream.event(e) { return .failure("client gone") }
+            }
+            if sub.dropped > reportedDrops {
+                stream.event(["type": "dropped", "count": sub.dropped - reportedDrops])
+                reportedDrops = sub.dropped
+            }
+        }
+        return .success(["watched": true])
+    }
+
+    // MARK: test
+
+    func test(_ args: [String: Any], stream: ControlStream) -> ControlResult {
+        guard let name = args["input"] as? String, let index = config.inputs.firstIndex(where: { $0.spec.name == name }) else {
+            return .failure("no input named \(args["input"] ?? "(none)"); inputs: \(config.inputs.map(\.spec.name).joined(separator: ", "))")
+        }
+        let timeout = args["timeout_s"] as? Double ?? 30
+        guard testing.mutate({ $0.insert(index).inserted }) else { return .failure("input \(name) is already being tested") }
+        defer { testing.mutate { _ = $0.remove(index) } }
+        var warnings: [String] = []
+        let before = loop.snapshot()[index]
+        if let t = before.trouble { return .failure("input \(name) is in trouble: \(t); fix that first") }
+        if before.pressed { warnings.append("the input reads pressed at rest: inverted polarity (contact type or active_low) or a stuck line") }
+        let sub = hub.subscribe()
+        writer.setTestMode(input: index, on: true)
+        defer {
+            writer.setTestMode(input: index, on: false)
+            hub.unsubscribe(sub)
+        }
+        let startedAt = clock.wallNow()
+        stream.event(["type": "ready", "input": name, "message": "press and release \(name) now (test mode: the alert is sent as a test)", "timeout_s": timeout])
+        var edges = 0
+        var press: [String: Any]?
+        var release: [String: Any]?
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline && release == nil && !stream.clientGone {
+            for e in sub.next(timeout: 0.2) where e["input"] as? String == name {
+                stream.event(e)
+                switch e["type"] as? String {
+                case "edge": edges += 1
+                case "press": press = e
+                case "release": if press != nil { release = e }
+                default: break
+                }
+            }
+        }
+        if edges == 0 {
+            return .failure("no edges from \(name) within \(Int(timeout)) s: check the wiring, the pull-up/down (bias) and the chip/line or device in the configuration",
+                            ["input": name, "edges": 0, "warnings": warnings])
+        }
+        if press == nil { warnings.append("edges seen but no press decided: contact too short for the debounce mode, or polarity inverted") }
+        if press != nil && release == nil { warnings.append("pressed but not released within \(Int(timeout)) s: stuck button or line") }
+        var result: [String: Any] = ["input": name, "edges": edges, "warnings": warnings]
+        if let press {
+            result["bounce_ms"] = press["bounce_ms"]
+            result["press_first_edge"] = press["first_edge_wall"]
+            if let first = press["first_edge_mono_ns"] as? Int64, let decided = press["decided_mono_ns"] as? Int64 {
+                result["decided_after_ms"] = Double(decided - first) / 1e6
+            }
+        }
+        guard press != nil else { return .failure("no press decided", result) }
+        guard let alert = tracker.waitForAccepted(timeout: 5, where: { $0.input == name && $0.test && $0.acceptedAt >= startedAt && $0.restores == nil }) else {
+            return .failure("the test press was not accepted into the outbox", result)
+        }
+        result["alert_id"] = alert.id
+        let destinations = config.uplinks.map(\.name)
+        let got = tracker.waitForDelivery(id: alert.id, destinations: destinations, timeout: 15)
+        result["deliveries"] = destinations.map { d -> [String: Any] in
+            if let at = got[d] { return ["destination": d, "acknowledged": true, "latency_ms": Double((at - alert.occurredAt).value) / 1e6] }
+            return ["destination": d, "acknowledged": false, "error": uplinks.first { $0.config.name == d }?.status.lastError as Any]
+        }
+        let allAcked = destinations.allSatisfy { got[$0] != nil }
+        return allAcked ? .success(result) : .failure("the receiver did not acknowledge the test alert", result)
+    }
+
+    // MARK: send-test
+
+    func sendTest(timeout: Double) -> ControlResult {
+        let token = AlertIDGenerator().next(at: clock.wallNow())
+        let now = clock.wallNow()
+        writer.submit(.draft(AlertDraft(kind: .test, occurredAt: now, clockSynchronized: ClockDiscipline.current().synchronized,
+                                        test: true, detail: "panicctl send-test \(token)")))
+        guard let alert = tracker.waitForAccepted(timeout: 5, where: { $0.detail == "panicctl send-test \(token)" }) else {
+            return .failure("the test alert was not accepted into the outbox")
+        }
+        for u in uplinks { u.wakeup.signal(urgent: true) }
+        let destinations = config.uplinks.map(\.name)
+        let got = tracker.waitForDelivery(id: alert.id, destinations: destinations, timeout: timeout)
+        let rows: [[String: Any]] = destinations.map { d in
+            if let at = got[d] { return ["destination": d, "acknowledged": true, "latency_ms": Double((at - alert.acceptedAt).value) / 1e6] }
+            return ["destination": d, "acknowledged": false, "error": uplinks.first { $0.config.name == d }?.status.lastError ?? "no answer within \(Int(timeout)) s"]
+        }
+        let result: [String: Any] = ["alert_id": alert.id, "sequence": alert.sequence, "destinations": rows]
+        return destinations.allSatisfy { got[$0] != nil } ? .success(result) : .failure("not every destination acknowledged", result)
+    }
+}

@@ -1,0 +1,67 @@
+import ArgumentParser
+import Foundation
+import PanicConfig
+import PanicSigning
+
+struct ConfigCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "config", abstract: "Configuration.", subcommands: [Check.self])
+
+    struct Check: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Validate the configuration: every problem with file:line: key (exit 2 if refused).")
+        @Argument(help: "File to check.") var file: String = GatewayConfig.defaultPath
+        @Flag(help: "JSON instead of text.") var json = false
+
+        func run() throws {
+            do {
+                let cfg = try GatewayConfig.load(path: file)
+                if json { print(Output.json(["file": file, "ok": true, "inputs": cfg.inputs.count, "uplinks": cfg.uplinks.count])) }
+                else { print("\(file): OK — gateway \(cfg.gatewayID), \(cfg.inputs.count) input(s), \(cfg.uplinks.count) uplink(s)") }
+            } catch {
+                if json {
+                    print(Output.json(["file": file, "ok": false, "errors": error.errors.map { ["line": $0.line as Any, "key": $0.key as Any, "message": $0.message] }]))
+                } else {
+                    FileHandle.standardError.write(Data("\(error)\n".utf8))
+                }
+                throw ExitCode(Exit.configInvalid)
+            }
+        }
+    }
+}
+
+struct Keys: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "The gateway's signing key.", subcommands: [Show.self, Generate.self])
+
+    struct Show: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Public key, key id and fingerprint of the configured key.")
+        @OptionGroup var file: ConfigFile
+        @Flag(help: "JSON instead of text.") var json = false
+
+        func run() throws {
+            let cfg = try file.load()
+            do {
+                let key = try KeyFile.load(cfg.keyFile)
+                let p = key.publicKey
+                if json { print(Output.json(["key_file": cfg.keyFile, "public_key": p.base64, "key_id": p.keyID, "fingerprint": "SHA256:\(p.fingerprint)"])) }
+                else { print("key file:    \(cfg.keyFile)\npublic key:  \(p.base64)\nkey id:      \(p.keyID)\nfingerprint: SHA256:\(p.fingerprint)") }
+            } catch {
+                FileHandle.standardError.write(Data("panicctl: \(error)\n".utf8))
+                throw ExitCode(Exit.keyProblem)
+            }
+        }
+    }
+
+    struct Generate: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Write a new Ed25519 key (mode 0600, never overwriting) and print its public key.")
+        @Option(help: "Where to write it.") var out: String
+        @Flag(help: "JSON instead of text.") var json = false
+
+        func run() throws {
+            let key = SigningKey.generate()
+            do { try KeyFile.create(key, at: out) }
+            catch { FileHandle.standardError.write(Data("panicctl: \(error)\n".utf8)); throw ExitCode(Exit.keyProblem) }
+            let p = key.publicKey
+            if json { print(Output.json(["key_file": out, "public_key": p.base64, "key_id": p.keyID, "fingerprint": "SHA256:\(p.fingerprint)"])) }
+            else { print("key file:    \(out) (mode 0600)\npublic key:  \(p.base64)\nkey id:      \(p.keyID)\nfingerprint: SHA256:\(p.fingerprint)") }
+        }
+    }
+}

@@ -1,0 +1,79 @@
+import ArgumentParser
+import Foundation
+import PanicPlatform
+
+struct Status: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Uptime, every input and its state, every uplink, the queue, the clock.")
+    @OptionGroup var daemon: DaemonOptions
+
+    func run() throws {
+        let r = try daemon.check(try daemon.call("status"))
+        if daemon.json { print(Output.json(r)); return }
+        print("gateway \(text(r["gateway_id"])) — \(text(r["site"])) — up \(text(r["uptime_s"])) s, last sequence \(text(r["last_sequence"]))")
+        let inputs = (r["inputs"] as? [[String: Any]] ?? []).map { i -> [String] in
+            let state = text(i["state"])
+            let painted = state == "idle" ? Output.good(state) : state == "pressed" ? Output.warn(state) : Output.bad(state)
+            return [text(i["name"]), text(i["kind"]), text(i["zone"]), painted + ((i["test_mode"] as? Bool) == true ? " (test)" : ""), text(i["trouble"])]
+        }
+        print("\n" + Output.table(["INPUT", "KIND", "ZONE", "STATE", "TROUBLE"], inputs))
+        let uplinks = (r["uplinks"] as? [[String: Any]] ?? []).map { u -> [String] in
+            let health = u["refusal"] is String ? Output.bad("REFUSED") : (u["consecutive_failures"] as? Int ?? 0) > 0 ? Output.bad("DOWN") : Output.good("ok")
+            return [text(u["name"]), health, text(u["last_success"]), text(u["last_error"]), text(u["backoff_until"]), text(u["last_heartbeat_ack"])]
+        }
+        print("\n" + Output.table(["UPLINK", "HEALTH", "LAST SUCCESS", "LAST ERROR", "BACK-OFF UNTIL", "LAST HEARTBEAT ACK"], uplinks))
+        let queue = (r["queue"] as? [[String: Any]] ?? []).map { q in
+            [text(q["destination"]), text(q["pending"]), text(q["pending_alarms"]), text(q["oldest_pending_age_s"]), text(q["delivered"])]
+        }
+        print("\n" + Output.table(["QUEUE", "PENDING", "ALARMS", "OLDEST (s)", "DELIVERED"], queue))
+        let c = r["clock"] as? [String: Any] ?? [:]
+        let synced = (c["synchronized"] as? Bool) == true
+        print("\nclock: " + (synced ? Output.good("synchronised") : Output.bad("NOT synchronised")) + ", estimated error \(text(c["estimated_error_us"])) µs")
+    }
+}
+
+struct Clock: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Clock synchronisation and estimated error (adjtimex); no daemon needed.")
+    @Flag(help: "JSON instead of text.") var json = false
+
+    func run() {
+        let c = ClockDiscipline.current()
+        if json {
+            print(Output.json(["synchronized": c.synchronized, "estimated_error_us": c.estimatedErrorMicroseconds, "maximum_error_us": c.maximumErrorMicroseconds]))
+            return
+        }
+        print("clock: " + (c.synchronized ? Output.good("synchronised") : Output.bad("NOT synchronised (alerts carry clock_synchronized=false)")))
+        print("estimated error: \(c.estimatedErrorMicroseconds) µs, maximum error: \(c.maximumErrorMicroseconds) µs")
+    }
+}
+
+struct Watch: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Live raw edges and debounce decisions, with monotonic and wall times, until interrupted.")
+    @OptionGroup var daemon: DaemonOptions
+    @Argument(help: "Inputs to watch (all when none).") var inputs: [String] = []
+
+    func run() throws {
+        let reply = try daemon.call("watch", args: ["inputs": inputs]) { e in
+            if daemon.json { print(Output.json(e).replacingOccurrences(of: "\n", with: "")); fflushStdout(); return }
+            let type = text(e["type"])
+            switch type {
+            case "edge":
+                print("\(text(e["wall"]))  \(text(e["input"]).padding(toLength: 16, withPad: " ", startingAt: 0)) edge level=\(text(e["level"])) mono=\(text(e["mono_ns"])) read+\(text(e["read_latency_us"]))µs")
+            case "press", "release":
+                print("\(text(e["wall"]))  \(text(e["input"]).padding(toLength: 16, withPad: " ", startingAt: 0)) " + Output.warn(type.uppercased())
+                      + " first-edge=\(text(e["first_edge_wall"])) edges=\(text(e["edges"])) bounce=\(text(e["bounce_ms"]))ms")
+            case "trouble":
+                print("\(text(e["wall"]))  \(text(e["input"]).padding(toLength: 16, withPad: " ", startingAt: 0)) " + Output.bad("TROUBLE") + " \(text(e["cause"]))")
+            case "watching":
+                print("watching \((e["inputs"] as? [String] ?? []).joined(separator: ", ")) — Ctrl-C to stop")
+            default:
+                print("\(text(e["wall"]))  \(type) \(text(e["input"] ?? e["id"]))")
+            }
+            fflushStdout()
+        }
+        _ = try daemon.check(reply)
+    }
+}
+
+func fflushStdout() { FileHandle.standardOutput.synchronizeFile() }
