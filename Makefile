@@ -10,7 +10,7 @@ BIN := .build/debug
 # Debian packages: C libraries the gateway links, tools the tests drive.
 APT_PACKAGES := libgpiod-dev libudev-dev gpiod udev socat libsqlite3-dev sqlite3 openssl python3 python3-venv
 # Python packages for test peers (independent implementations).
-PY_PACKAGES := pytest http-message-signatures requests cryptography
+PY_PACKAGES := pytest http-message-signatures requests cryptography pymodbus==3.16.1 pyserial==3.5
 
 .PHONY: all deps build demo test test-swift test-integration check-libgpiod2 check-udev-rules bench clean
 

@@ -93,6 +93,7 @@ let package = Package(
             "PanicInputs", "PanicUplink",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            .product(name: "UnixSignals", package: "swift-service-lifecycle"),
         ]),
         // `panic-gateway demo`: gateway and receiver together on loopback.
         .target(name: "PanicDemo", dependencies: [

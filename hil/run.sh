@@ -191,9 +191,11 @@ for name in "${names[@]}"; do
   hrc=0
   if [ -n "$hpid" ]; then
     # The guest is gone: the host driver has a few seconds to notice and finish.
-    ( sleep 10; kill -TERM "$hpid" 2>/dev/null ) & wd=$!
+    # (A polling loop, not a watchdog subshell: a subshell inherits the EXIT trap and
+    # would run cleanup when killed.)
+    for _ in $(seq 100); do kill -0 "$hpid" 2>/dev/null || break; sleep 0.1; done
+    kill -TERM "$hpid" 2>/dev/null
     wait "$hpid"; hrc=$?
-    kill "$wd" 2>/dev/null; wait "$wd" 2>/dev/null
   fi
   secs=$(awk -v a="$t_sc" -v b="$(hil_now)" 'BEGIN{printf "%.1f", b-a}')
   if [ "$qrc" = 124 ] || [ "$qrc" = 137 ]; then

@@ -154,8 +154,9 @@ public struct LineProtocolDriver: SerialDriver {
     }
 
     public mutating func disconnected() {
+        // `silent` stays: the silence trouble is cleared when the device
+        // speaks again, not by an unplug in between.
         wakeAt = nil
-        silent = false
         framer.reset()
     }
 }

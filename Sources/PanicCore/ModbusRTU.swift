@@ -140,6 +140,12 @@ public struct ModbusDriver: SerialDriver {
             return [.rejected("reply longer than any Modbus RTU frame")]
         }
         let p = polls[index]
+        if let first = buffer.first, first != p.slave {
+            // A late answer to an earlier poll (a slow slave): not this slave's
+            // failure; drop it and keep waiting for the right one.
+            buffer.removeAll()
+            return [.rejected("late reply from slave \(first) ignored while waiting for slave \(p.slave)")]
+        }
         switch ModbusRTU.parseResponse(buffer, slave: p.slave, count: p.count) {
         case .incomplete:
             return []

@@ -216,13 +216,6 @@ public final class DC09Service: Service, @unchecked Sendable {
         let now = clock.wallNow()
         switch outcome {
         case .acknowledged:
-            do {
-                try outbox.markDelivered(sequence: pending.sequence, destination: config.name, at: now)
-            } catch {
-                // The receiver has it; the next attempt is a harmless duplicate.
-                logger.error("delivered but could not record it; it will be sent again", metadata: ["alert.id": "\(pending.id)", "error": "\(error)"])
-            }
-            sequences.release(alert: pending.sequence)
             answered(on: path, now: now)
             let clearedRefusal: String? = lock.withLock {
                 let r = state.refusal
@@ -235,6 +228,13 @@ public final class DC09Service: Service, @unchecked Sendable {
                 logger.notice("receiver accepts alerts again", metadata: ["refusal.before": "\(r)"])
                 onTrouble("DC-09 receiver refused an alert: \(r)", true)
             }
+            do {
+                try outbox.markDelivered(sequence: pending.sequence, destination: config.name, at: now)
+            } catch {
+                // The receiver has it; the next attempt is a harmless duplicate.
+                logger.error("delivered but could not record it; it will be sent again", metadata: ["alert.id": "\(pending.id)", "error": "\(error)"])
+            }
+            sequences.release(alert: pending.sequence)
             logger.debug("delivered", metadata: [
                 "alert.id": "\(pending.id)", "alert.sequence": "\(pending.sequence)", "dc09.sequence": "\(number)", "dc09.receiver": "\(path.rawValue)",
             ])

@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import PanicCore
 import PanicOutbox
+import PanicInputs
 import PanicPlatform
 
 /// The outbox's only writer: a thread that takes what the input loop hands
@@ -20,7 +21,7 @@ public final class AlertWriter: @unchecked Sendable {
     }
 
     private let outbox: Outbox
-    private let inputs: [InputSpec]
+    private let inputs: InputTable
     private let gatewayID: String
     private let site: String
     private let clock: any GatewayClock
@@ -34,7 +35,7 @@ public final class AlertWriter: @unchecked Sendable {
     private let finished = DispatchSemaphore(value: 0)
 
     public init(
-        outbox: Outbox, inputs: [InputSpec], gatewayID: String, site: String, clock: any GatewayClock,
+        outbox: Outbox, inputs: InputTable, gatewayID: String, site: String, clock: any GatewayClock,
         logger: Logger, onAccepted: @escaping @Sendable ([Alert]) -> Void
     ) {
         self.outbox = outbox

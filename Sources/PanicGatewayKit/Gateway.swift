@@ -38,7 +38,7 @@ public final class Gateway: Sendable {
     public let loop: InputLoop
     public let writer: AlertWriter
     public let uplinks: [UplinkService]
-    private let logger: Logger
+    let logger: Logger
 
     /// - Parameters:
     ///   - sources: replaces the configured source of the inputs named (the
@@ -63,8 +63,9 @@ public final class Gateway: Sendable {
         let tracker = DeliveryTracker()
         self.hub = hub
         self.tracker = tracker
+        let table = InputTable(config.inputs.map(\.spec))
         let writer = AlertWriter(
-            outbox: outbox, inputs: config.inputs.map(\.spec), gatewayID: config.gatewayID, site: config.site,
+            outbox: outbox, inputs: table, gatewayID: config.gatewayID, site: config.site,
             clock: clock, logger: logger
         ) { accepted in
             let urgent = accepted.contains { $0.priority == .alarm }
@@ -80,9 +81,12 @@ public final class Gateway: Sendable {
         }
         self.writer = writer
 
-        let devices = try InputWiring.devices(
-            config: config, overrides: sources, gpioBackend: gpioBackend, clock: clock, logger: logger)
-        self.loop = try InputLoop(inputs: config.inputs.map(\.spec), devices: devices, clock: clock, logger: logger) { event in
+        let built = try InputWiring.devices(
+            config: config, indices: Array(config.inputs.indices), overrides: sources, gpioBackend: gpioBackend, clock: clock, logger: logger)
+        let devices = built.devices
+        self.wiring = Locked((config, built.sources))
+        self.reloadContext = ReloadContext(overrides: sources, gpioBackend: gpioBackend, clock: clock)
+        self.loop = try InputLoop(table: table, devices: devices, clock: clock, logger: logger) { event in
             switch event {
             case .edge(let i, let asserted, let at, let readAt):
                 if traceEdges { writer.submit(.trace(input: i, asserted: asserted, at: at, readAt: readAt)) }
@@ -90,7 +94,7 @@ public final class Gateway: Sendable {
             case .trouble(let i, let cause, let cleared): writer.submit(.trouble(input: i, cause: cause, cleared: cleared))
             case .openLoop(let i, let since, let cleared): writer.submit(.openLoop(input: i, since: since, cleared: cleared))
             }
-            if hub.hasSubscribers { hub.publish(GatewayControl.describe(event, inputs: config.inputs, clock: clock).1) }
+            if hub.hasSubscribers { hub.publish(GatewayControl.describe(event, inputs: table, clock: clock).1) }
             observer.loopEvent(event)
         }
 
@@ -140,6 +144,14 @@ public final class Gateway: Sendable {
     }
 
     private let pipeline: InputPipelineService
+    /// The configuration in force and the sources it made (for reloads).
+    let wiring: Locked<(GatewayConfig, [String: any InputSource])>
+    struct ReloadContext: @unchecked Sendable {
+        var overrides: [String: any InputSource]
+        var gpioBackend: any GPIOBackend
+        var clock: any GatewayClock
+    }
+    let reloadContext: ReloadContext
     private let control: ControlServer?
     /// Live events for control-socket clients.
     public let hub: EventHub
@@ -151,10 +163,13 @@ public final class Gateway: Sendable {
         [pipeline] + uplinks.map { $0 as any Service } + (control.map { [$0 as any Service] } ?? [])
     }
 
-    /// Runs until SIGTERM or SIGINT, then shuts down gracefully.
-    public func run() async throws {
+    /// Runs until SIGTERM or SIGINT, then shuts down gracefully; with
+    /// `configPath`, SIGHUP reloads the configuration from it.
+    public func run(configPath: String? = nil, extraServices: [any Service] = []) async throws {
+        var all = services + extraServices
+        if let configPath { all.append(ReloadOnHangup(gateway: self, path: configPath)) }
         let group = ServiceGroup(configuration: .init(
-            services: services.map { .init(service: $0) }, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+            services: all.map { .init(service: $0) }, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
     }
 
@@ -168,7 +183,7 @@ public final class Gateway: Sendable {
                 .init(destination: $0.destination, pending: $0.pending,
                       oldestPendingAgeSeconds: $0.oldestPendingAcceptedAt.map { (now - $0).seconds })
             },
-            inputs: loop.snapshot().map { .init(name: $0.name, state: $0.trouble != nil ? "trouble" : $0.pressed ? "pressed" : "idle") },
+            inputs: loop.table.active.compactMap { i in loop.snapshot().indices.contains(i) ? loop.snapshot()[i] : nil }.map { .init(name: $0.name, state: $0.trouble != nil ? "trouble" : $0.pressed ? "pressed" : "idle") },
             clockSynchronized: ClockDiscipline.current().synchronized,
             evictedTelemetry: (try? outbox.evictedTelemetry()) ?? 0)
     }

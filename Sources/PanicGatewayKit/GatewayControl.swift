@@ -66,9 +66,11 @@ final class GatewayControl: ControlHandler, @unchecked Sendable {
         let now = clock.wallNow()
         let snapshot = loop.snapshot()
         let tests = testing.value
-        let inputs: [[String: Any]] = config.inputs.enumerated().map { i, input in
+        let table = loop.table
+        let inputs: [[String: Any]] = table.active.filter { $0 < snapshot.count }.map { i in
             let s = snapshot[i]
-            return ["name": input.spec.name, "kind": input.spec.kind.rawValue, "zone": input.spec.zone, "area": input.spec.area,
+            let spec = table[i]
+            return ["name": spec.name, "kind": spec.kind.rawValue, "zone": spec.zone, "area": spec.area,
                     "state": s.trouble != nil ? "trouble" : s.pressed ? "pressed" : "idle", "trouble": s.trouble as Any,
                     "test_mode": tests.contains(i)]
         }
@@ -106,29 +108,30 @@ final class GatewayControl: ControlHandler, @unchecked Sendable {
 
     // MARK: watch
 
-    static func describe(_ e: InputLoopEvent, inputs: [InputConfig], clock: any GatewayClock) -> (Int, [String: Any]) {
+    static func describe(_ e: InputLoopEvent, inputs: InputTable, clock: any GatewayClock) -> (Int, [String: Any]) {
         let now = clock.wallNow().rfc3339
         switch e {
         case .edge(let i, let asserted, let at, let readAt):
-            return (i, ["type": "edge", "input": inputs[i].spec.name, "level": asserted ? 1 : 0, "mono_ns": at.nanoseconds,
+            return (i, ["type": "edge", "input": inputs[i].name, "level": asserted ? 1 : 0, "mono_ns": at.nanoseconds,
                         "read_latency_us": (readAt.nanoseconds - at.nanoseconds) / 1000, "wall": now])
         case .decision(let i, let d):
-            return (i, ["type": d.pressed ? "press" : "release", "input": inputs[i].spec.name, "first_edge_mono_ns": d.firstEdge.nanoseconds,
+            return (i, ["type": d.pressed ? "press" : "release", "input": inputs[i].name, "first_edge_mono_ns": d.firstEdge.nanoseconds,
                         "decided_mono_ns": d.decidedAt.nanoseconds, "edges": d.edges, "bounce_ms": d.bounce.milliseconds,
                         "first_edge_wall": clock.wallTime(of: d.firstEdge).rfc3339, "wall": now])
         case .trouble(let i, let cause, let cleared):
-            return (i, ["type": cleared ? "trouble-cleared" : "trouble", "input": inputs[i].spec.name, "cause": cause, "wall": now])
+            return (i, ["type": cleared ? "trouble-cleared" : "trouble", "input": inputs[i].name, "cause": cause, "wall": now])
         case .openLoop(let i, _, let cleared):
-            return (i, ["type": cleared ? "open-loop-cleared" : "open-loop", "input": inputs[i].spec.name, "wall": now])
+            return (i, ["type": cleared ? "open-loop-cleared" : "open-loop", "input": inputs[i].name, "wall": now])
         }
     }
 
     func watch(_ names: [String], stream: ControlStream) -> ControlResult {
-        let unknown = names.filter { n in !config.inputs.contains { $0.spec.name == n } }
-        if !unknown.isEmpty { return .failure("no input named \(unknown.joined(separator: ", ")); inputs: \(config.inputs.map(\.spec.name).joined(separator: ", "))") }
+        let known = loop.table.active.map { loop.table[$0].name }
+        let unknown = names.filter { !known.contains($0) }
+        if !unknown.isEmpty { return .failure("no input named \(unknown.joined(separator: ", ")); inputs: \(known.joined(separator: ", "))") }
         let sub = hub.subscribe()
         defer { hub.unsubscribe(sub) }
-        stream.event(["type": "watching", "inputs": names.isEmpty ? config.inputs.map(\.spec.name) : names])
+        stream.event(["type": "watching", "inputs": names.isEmpty ? known : names])
         var reportedDrops = 0
         while !stream.clientGone {
             for e in sub.next(timeout: 0.5) {
@@ -146,8 +149,9 @@ final class GatewayControl: ControlHandler, @unchecked Sendable {
     // MARK: test
 
     func test(_ args: [String: Any], stream: ControlStream) -> ControlResult {
-        guard let name = args["input"] as? String, let index = config.inputs.firstIndex(where: { $0.spec.name == name }) else {
-            return .failure("no input named \(args["input"] ?? "(none)"); inputs: \(config.inputs.map(\.spec.name).joined(separator: ", "))")
+        guard let name = args["input"] as? String, let index = loop.table.index(named: name) else {
+            let known = loop.table.active.map { loop.table[$0].name }
+            return .failure("no input named \(args["input"] ?? "(none)"); inputs: \(known.joined(separator: ", "))")
         }
         let timeout = args["timeout_s"] as? Double ?? 30
         guard testing.mutate({ $0.insert(index).inserted }) else { return .failure("input \(name) is already being tested") }

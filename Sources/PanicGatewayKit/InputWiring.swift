@@ -8,16 +8,33 @@ import PanicPlatform
 /// Builds the input loop's devices from the configuration: one source per
 /// GPIO line or simulated input, one per serial device (shared by all the
 /// inputs on it), and the hotplug monitor when any device is found by identity.
+///
+/// On a reload, a source whose configuration is unchanged is taken over
+/// from the running set (by `key`), so its descriptor and state survive.
 enum InputWiring {
+    struct Built {
+        var devices: [InputLoop.Device]
+        /// Sources by the configuration that made them, for the next reload.
+        var sources: [String: any InputSource]
+    }
+
     static func devices(
-        config: GatewayConfig, overrides: [String: any InputSource], gpioBackend: any GPIOBackend,
-        clock: any GatewayClock, logger: Logger
-    ) throws -> [InputLoop.Device] {
+        config: GatewayConfig, indices: [Int], overrides: [String: any InputSource], previous: [String: any InputSource] = [:],
+        gpioBackend: any GPIOBackend, clock: any GatewayClock, logger: Logger
+    ) throws -> Built {
         var devices: [InputLoop.Device] = []
+        var sources: [String: any InputSource] = [:]
         var serialInputs: [String: [(index: Int, address: SerialAddress)]] = [:]
-        for (i, input) in config.inputs.enumerated() {
+        for (position, input) in config.inputs.enumerated() {
+            let i = indices[position]
             if let given = overrides[input.spec.name] {
                 devices.append(.init(source: given, inputs: [i]))
+                continue
+            }
+            let key = "input \(input.spec.name) \(input.source)"
+            if case .serial = input.source {} else if let old = previous[key] {
+                devices.append(.init(source: old, inputs: [i]))
+                sources[key] = old
                 continue
             }
             switch input.source {
@@ -25,12 +42,14 @@ enum InputWiring {
                 try FileManager.default.createDirectory(atPath: (fifo as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
                 let source = PipeEdgeSource(name: input.spec.name, fd: try PipeEdgeSource.openFIFO(at: fifo), clock: clock, logger: logger)
                 devices.append(.init(source: source, inputs: [i]))
+                sources[key] = source
             case .gpio(let g):
                 let source = GPIOSource(
                     name: input.spec.name,
                     request: GPIOLineRequest(chip: g.chip, line: g.line, bias: g.bias, activeLow: g.activeLow, consumer: "panic-gateway:\(input.spec.name)"),
                     backend: gpioBackend, clock: clock, logger: logger)
                 devices.append(.init(source: source, inputs: [i]))
+                sources[key] = source
             case .serial(let device, let address):
                 serialInputs[device, default: []].append((i, address))
             }
@@ -39,6 +58,13 @@ enum InputWiring {
         for device in config.serialDevices {
             guard let inputs = serialInputs[device.name], !inputs.isEmpty else {
                 logger.warning("serial device has no inputs; not opened", metadata: ["device.name": "\(device.name)"])
+                continue
+            }
+            let key = "serial \(device) \(inputs.map(\.address))"
+            if let old = previous[key] as? SerialDeviceSource {
+                serialSources.append(old)
+                devices.append(.init(source: old, inputs: inputs.map(\.index)))
+                sources[key] = old
                 continue
             }
             let wire: SerialDeviceSource.Wire
@@ -61,11 +87,12 @@ enum InputWiring {
                 absentGrace: device.absentGrace)
             serialSources.append(source)
             devices.append(.init(source: source, inputs: inputs.map(\.index)))
+            sources[key] = source
         }
         let hotplugged = serialSources.filter { $0.match.isHotplug }
         if !hotplugged.isEmpty {
             devices.append(.init(source: HotplugSource(devices: hotplugged, logger: logger), inputs: []))
         }
-        return devices
+        return Built(devices: devices, sources: sources)
     }
 }

@@ -3,10 +3,12 @@ import Glibc
 #endif
 import Foundation
 import Logging
+import PanicInputs
 import ServiceLifecycle
 
-/// What the watchdog needs from the loop it vouches for. `InputLoop`
-/// conforms once it exposes `poke()`.
+/// What the watchdog needs from the loop it vouches for; `InputLoop`
+/// conforms (`poke()` signals the eventfd its `epoll_wait` watches). Tests
+/// drive the watchdog with a fake.
 public protocol LoopLiveness: Sendable {
     /// Turns the loop has completed so far.
     var iterations: UInt64 { get }
@@ -14,6 +16,8 @@ public protocol LoopLiveness: Sendable {
     /// `InputLoop`: signal the eventfd its `epoll_wait` watches). Must not block.
     func poke()
 }
+
+extension InputLoop: LoopLiveness {}
 
 /// The watchdog settings systemd hands the main process.
 public struct WatchdogSettings: Equatable, Sendable {

@@ -50,9 +50,12 @@ public final class InputLoop: @unchecked Sendable {
         }
     }
 
-    private let specs: [InputSpec]
-    private let devices: [Device]
+    /// The inputs, shared with the writer and the control socket.
+    public let table: InputTable
+    private var specs: [InputSpec]
+    private var devices: [Device]
     private var debouncers: [Debouncer]
+    private var pendingDevices: ([Device], DispatchSemaphore)?
     private let clock: any GatewayClock
     private let logger: Logger
     private let sink: @Sendable (InputLoopEvent) -> Void
@@ -75,8 +78,15 @@ public final class InputLoop: @unchecked Sendable {
     private static let timerToken: UInt64 = .max
     private static let wakeToken: UInt64 = .max - 1
 
-    public init(inputs: [InputSpec], devices: [Device], clock: any GatewayClock, logger: Logger,
+    public convenience init(inputs: [InputSpec], devices: [Device], clock: any GatewayClock, logger: Logger,
+                            sink: @escaping @Sendable (InputLoopEvent) -> Void) throws(SystemError) {
+        try self.init(table: InputTable(inputs), devices: devices, clock: clock, logger: logger, sink: sink)
+    }
+
+    public init(table: InputTable, devices: [Device], clock: any GatewayClock, logger: Logger,
                 sink: @escaping @Sendable (InputLoopEvent) -> Void) throws(SystemError) {
+        let inputs = table.all
+        self.table = table
         self.specs = inputs
         self.devices = devices
         self.debouncers = inputs.map { Debouncer(settings: $0.debounce) }
@@ -112,6 +122,49 @@ public final class InputLoop: @unchecked Sendable {
     /// Makes the loop turn once (a liveness probe for the watchdog).
     public func poke() { wake.signal() }
 
+    /// Replaces the devices after a configuration reload, on the loop's own
+    /// thread, and returns once done. Sources present in both lists keep
+    /// their descriptors; inputs whose debounce and contact are unchanged
+    /// keep their debounce state. The table must already hold the new specs.
+    public func reconfigure(devices new: [Device]) {
+        let done = DispatchSemaphore(value: 0)
+        stateLock.withLock { pendingDevices = (new, done) }
+        wake.signal()
+        done.wait()
+    }
+
+    private func applyPending() {
+        guard let (new, done) = stateLock.withLock({ () -> ([Device], DispatchSemaphore)? in
+            defer { pendingDevices = nil }
+            return pendingDevices
+        }) else { return }
+        let newSpecs = table.all
+        for i in newSpecs.indices {
+            if i >= specs.count {
+                debouncers.append(Debouncer(settings: newSpecs[i].debounce))
+                openLoopDue.append(nil)
+                openLoopSince.append(nil)
+                openLoopReported.append(false)
+            } else if newSpecs[i].debounce != specs[i].debounce || newSpecs[i].contact != specs[i].contact {
+                debouncers[i] = Debouncer(settings: newSpecs[i].debounce)
+            }
+        }
+        stateLock.withLock {
+            for i in newSpecs.indices where i >= snapshots.count { snapshots.append(InputSnapshot(name: newSpecs[i].name, pressed: false, trouble: nil)) }
+        }
+        specs = newSpecs
+        let old = devices
+        for d in old.indices where registered[d] >= 0 { epoll.remove(registered[d]) }
+        devices = new
+        registered = Array(repeating: -1, count: new.count)
+        let kept = Set(old.map { ObjectIdentifier($0.source) }).intersection(new.map { ObjectIdentifier($0.source) })
+        for d in devices.indices where !kept.contains(ObjectIdentifier(devices[d].source)) {
+            devices[d].source.start { handle($0, device: d) }
+        }
+        syncAll()
+        done.signal()
+    }
+
     /// Starts the loop thread.
     public func start() {
         let t = Thread { [self] in self.run() }
@@ -133,7 +186,10 @@ public final class InputLoop: @unchecked Sendable {
     }
 
     private func run() {
-        defer { finished.signal() }
+        defer {
+            stateLock.withLock { pendingDevices?.1.signal() }
+            finished.signal()
+        }
         var ready: [Epoll.Readiness] = []
         ready.reserveCapacity(64)
         for d in devices.indices {
@@ -154,6 +210,7 @@ public final class InputLoop: @unchecked Sendable {
                 case Self.wakeToken:
                     wake.drain()
                     if stateLock.withLock({ stopping }) { return }
+                    applyPending()
                 case Self.timerToken:
                     timer.acknowledge()
                 default:

@@ -46,6 +46,11 @@ public final class SerialDeviceSource: InputSource {
         self.absentGrace = absentGrace
     }
 
+    deinit {
+        watcher?.stop()
+        if fd >= 0 { close(fd) }
+    }
+
     public var descriptor: Int32 { watcher?.descriptor ?? fd }
 
     /// Bad input counted so far (noise, garbage, CRC errors…).

@@ -90,7 +90,7 @@ struct PanicBench {
         let count = Locked(0), commits = Locked(0)
         var logger = Logger(label: "bench")
         logger.logLevel = .error
-        let writer = AlertWriter(outbox: outbox, inputs: [], gatewayID: "bench", site: "bench", clock: SystemClock(), logger: logger) { accepted in
+        let writer = AlertWriter(outbox: outbox, inputs: InputTable([]), gatewayID: "bench", site: "bench", clock: SystemClock(), logger: logger) { accepted in
             count.mutate { $0 += accepted.count }
             commits.mutate { $0 += 1 }
         }

@@ -58,7 +58,7 @@ struct Run: AsyncParsableCommand {
             logger.critical("cannot start: \(error)")
             throw ExitCode(ExitCodes.startFailed)
         }
-        try await gateway.run()
+        try await gateway.run(configPath: config)
         logger.notice("stopped")
     }
 }

@@ -59,6 +59,17 @@ struct LineProtocolTests {
         #expect(d.received(Array("HB\n".utf8), now: t0 + .seconds(6)) == [.trouble(ports: nil, cause: "device silent", cleared: true)])
     }
 
+    @Test("a device silent, then unplugged and back, has its silence cleared when it speaks again")
+    func silenceSurvivesUnplug() {
+        var d = LineProtocolDriver(ports: ["1": 0], heartbeatTimeout: .milliseconds(100))
+        _ = d.connected(now: t0)
+        #expect(d.tick(now: t0 + .milliseconds(200)).count == 1)
+        d.disconnected()
+        _ = d.connected(now: t0 + .seconds(1))
+        #expect(d.tick(now: t0 + .seconds(2)).isEmpty, "no second silence trouble")
+        #expect(d.received(Array("HB\n".utf8), now: t0 + .seconds(3)) == [.trouble(ports: nil, cause: "device silent", cleared: true)])
+    }
+
     @Test("a recorded session replays to the expected events")
     func recordedSession() throws {
         let url = Bundle.module.resourceURL!.appendingPathComponent("Sessions/line-two-buttons.session")

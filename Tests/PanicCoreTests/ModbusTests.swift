@@ -67,6 +67,19 @@ struct ModbusTests {
         #expect(back.dropFirst().contains(.level(port: 1, asserted: true, at: now)))
     }
 
+    @Test("a late reply from a slow slave is ignored, not counted against the slave being polled")
+    func lateReplyIgnored() {
+        var d = ModbusDriver(points: [.init(slave: 1, address: 0, port: 0), .init(slave: 2, address: 0, port: 1)], failAfter: 1)
+        var now = MonotonicInstant(nanoseconds: 0)
+        _ = d.connected(now: now)
+        now = now + .milliseconds(50)
+        _ = d.tick(now: now)  // slave 1 timed out; slave 2 is asked
+        let late = d.received(Self.reply(1, [0x02, 0x01, 1]), now: now)
+        #expect(late.count == 1)
+        #expect(!late.contains { if case .trouble([1], _, false) = $0 { true } else { false } })
+        #expect(d.received(Self.reply(2, [0x02, 0x01, 1]), now: now).first == .level(port: 1, asserted: true, at: now))
+    }
+
     @Test("one silent slave does not hold up another on the same bus")
     func slavesAreIndependent() {
         var d = ModbusDriver(points: [.init(slave: 1, address: 0, port: 0), .init(slave: 2, address: 0, port: 1)], failAfter: 1)

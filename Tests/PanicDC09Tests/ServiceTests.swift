@@ -289,7 +289,7 @@ struct ServiceTests {
         let b = try Bench(dc09(primaryPort, backup: backup.port, failoverAfter: 2))
         b.start()
         try b.accept([draft(.panic)])
-        try await waitUntil("panic and YS at the backup") { backup.frames.count >= 2 }
+        try await waitUntil("panic and YS acknowledged by the backup") { b.acknowledged.value.contains { $0.what == .communicationsTrouble(restored: false) } }
         #expect(backup.frames.map(\.data).prefix(2) == ["#1234|Nri1/PA501", "#1234|Nri0/YS1"])
         #expect(b.service.status.activeReceiver == .backup)
         #expect(b.service.status.communicationsTrouble)
@@ -298,7 +298,8 @@ struct ServiceTests {
         try await waitUntil("the next alert at the backup too") { backup.frames.contains { $0.data == "#1234|Nri1/HA501" } }
         let primary = try FakeReceiver(port: primaryPort)
         defer { primary.stop() }
-        try await waitUntil("restore at the primary") { primary.frames.contains { $0.data == "#1234|Nri0/YK1" } }
+        try await waitUntil("restore acknowledged by the primary") { b.acknowledged.value.contains { $0.what == .communicationsTrouble(restored: true) } }
+        #expect(primary.frames.contains { $0.data == "#1234|Nri0/YK1" })
         #expect(b.service.status.activeReceiver == .primary)
         #expect(!b.service.status.communicationsTrouble)
         try b.accept([draft(.restore, restores: .panic)])

@@ -3,7 +3,10 @@ import Glibc
 #endif
 import Foundation
 import Logging
+import PanicCore
 import PanicGatewayKit
+import PanicInputs
+import PanicPlatform
 import ServiceLifecycle
 import Testing
 
@@ -93,6 +96,45 @@ private final class FakeLoop: LoopLiveness, @unchecked Sendable {
 
     func resume() {
         state.mutate { $0.stalled = false }
+        gate.signal()
+    }
+}
+
+/// An input whose read can be jammed: `jam()` makes the descriptor readable
+/// and the loop's next `readReady` block until `release()`, the way a driver
+/// call that never returns would hold the real loop.
+private final class JammingSource: InputSource, @unchecked Sendable {
+    private let fds: [Int32]
+    private let gate = DispatchSemaphore(value: 0)
+    private let jammed = Locked(false)
+
+    init() {
+        var p: [Int32] = [0, 0]
+        precondition(pipe(&p) == 0)
+        fds = p
+        _ = fcntl(p[0], F_SETFL, fcntl(p[0], F_GETFL) | O_NONBLOCK)
+    }
+
+    deinit { fds.forEach { close($0) } }
+
+    var descriptor: Int32 { fds[0] }
+
+    func readReady(emit: (SourceEvent) -> Void) {
+        if jammed.value { gate.wait() }
+        var byte: UInt8 = 0
+        while read(fds[0], &byte, 1) == 1 {}
+    }
+
+    func hangup(emit: (SourceEvent) -> Void) {}
+
+    func jam() {
+        jammed.value = true
+        var byte: UInt8 = 1
+        _ = write(fds[1], &byte, 1)
+    }
+
+    func release() {
+        jammed.value = false
         gate.signal()
     }
 }
@@ -272,5 +314,41 @@ struct SystemdNotifierTests {
         await group.triggerGracefulShutdown()
         try await running.value
         #expect(listener.drain() == ["STOPPING=1\nSTATUS=stopping"])
+    }
+
+    @Test("the real InputLoop, idle, turns for the watchdog's pokes; jammed in a read, it gets no more pings")
+    func realInputLoop() async throws {
+        let listener = try NotifyListener(abstract: false)
+        var env = listener.environment
+        env["WATCHDOG_USEC"] = "200000"
+        let notifier = SystemdNotifier(environment: env, logger: quiet)
+        let source = JammingSource()
+        let spec = InputSpec(name: "jam", kind: .panic, zone: 1, area: 1, contact: .normallyOpen,
+                             debounce: .init(mode: .immediate, window: .milliseconds(20), hold: .milliseconds(100)))
+        let loop = try InputLoop(channels: [.init(spec: spec, source: source)], clock: SystemClock(), logger: quiet) { _ in }
+        loop.start()
+        let watchdog = Watchdog(settings: WatchdogSettings.from(environment: env), loop: loop, notifier: notifier, logger: quiet,
+                                announceStopping: false)
+        let group = ServiceGroup(configuration: .init(services: [.init(service: watchdog)], logger: quiet))
+        let running = Task { try await group.run() }
+
+        try await Task.sleep(for: .milliseconds(700))
+        #expect(listener.drain().filter { $0 == "WATCHDOG=1" }.count >= 3, "an idle loop must still answer the pokes")
+
+        source.jam()
+        try await Task.sleep(for: .milliseconds(250))
+        _ = listener.drain()
+        let stuckAt = loop.iterations
+        try await Task.sleep(for: .milliseconds(600))
+        #expect(listener.drain().isEmpty, "a jammed loop must stop the pings")
+        #expect(loop.iterations == stuckAt)
+
+        source.release()
+        try await Task.sleep(for: .milliseconds(600))
+        #expect(listener.drain().filter { $0 == "WATCHDOG=1" }.count >= 1, "pings resume once the loop turns")
+
+        await group.triggerGracefulShutdown()
+        try await running.value
+        loop.stop()
     }
 }

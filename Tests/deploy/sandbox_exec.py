@@ -2,20 +2,22 @@
 """Runs a command under the seccomp policy a systemd unit would give it,
 as the unit's user: what systemd does between fork and exec for
 SystemCallFilter= (+ SystemCallErrorNumber=EPERM), RestrictAddressFamilies=,
-MemoryDenyWriteExecute=, NoNewPrivileges=, User=/Group=/SupplementaryGroups=
-and UMask=. Not emulated: mount namespaces, ProtectSystem=, devices, the
+MemoryDenyWriteExecute=, NoNewPrivileges=, User=/Group=/SupplementaryGroups=,
+UMask= and LimitNICE=. Not emulated: mount namespaces, ProtectSystem=, devices, the
 argument filters of RestrictNamespaces=/RestrictRealtime=/LockPersonality=.
 
     /usr/bin/python3 sandbox_exec.py SPEC.json -- COMMAND ARGS...
 
 Needs Debian's python3-seccomp (libseccomp), hence the system interpreter.
 SPEC: {"allow": [names], "families": ["AF_UNIX", ...] | null,
-       "mdwe": bool, "uid": n, "gid": n, "groups": [n], "umask": n}
+       "mdwe": bool, "uid": n, "gid": n, "groups": [n], "umask": n,
+       "limit_nice": raw RLIMIT_NICE | null}
 """
 import errno
 import json
 import mmap
 import os
+import resource
 import socket
 import sys
 
@@ -23,12 +25,18 @@ import seccomp
 
 PROT_WRITE, PROT_EXEC = mmap.PROT_WRITE, mmap.PROT_EXEC
 SHM_EXEC = 0o100000
+NOT_APPLIED = "sandbox_exec: not applied:"
 
 
 def main():
     spec = json.load(open(sys.argv[1]))
     cmd = sys.argv[sys.argv.index("--") + 1:]
 
+    if spec.get("limit_nice") is not None:
+        try:
+            resource.setrlimit(resource.RLIMIT_NICE, (spec["limit_nice"], spec["limit_nice"]))
+        except (ValueError, OSError) as e:  # raising a hard limit needs CAP_SYS_RESOURCE
+            print(f"{NOT_APPLIED} LimitNICE: {e}", file=sys.stderr, flush=True)
     os.setgroups(spec["groups"])
     os.setgid(spec["gid"])
     os.setuid(spec["uid"])

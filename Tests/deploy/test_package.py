@@ -28,7 +28,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import chroot, chroot_mounts, control_field, install_into_fresh_root, remove_root, run, wait_until
+from deploy_helpers import chroot, chroot_mounts, control_field, install_into_fresh_root, remove_root, run, wait_until
 
 PROGRAMS = ["panic-gateway", "panicctl", "panic-receiver"]
 SWIFT_LIBS = ["libswiftCore.so", "libFoundation.so", "libFoundationEssentials.so", "libdispatch.so", "libswift_Concurrency.so"]
@@ -206,11 +206,11 @@ def test_units_verify_inside_the_root(installed_root):
 SCORE_RE = re.compile(r"Overall exposure level for (\S+): (\d+\.\d) (\w+)")
 
 
-@pytest.mark.parametrize("unit,limit", [("panic-gateway.service", 2.0), ("panic-receiver.service", 1.5)])
+@pytest.mark.parametrize("unit,limit", [("panic-gateway.service", 2.1), ("panic-receiver.service", 1.2)])
 def test_security_score_inside_the_root(installed_root, unit, limit):
     """`systemd-analyze security --offline=true` (systemd 252 has --offline)
     on the unit as installed; the band must be OK or better, and the score no
-    worse than measured when the unit was written (2.0 / 1.5 allow 0.1)."""
+    worse than measured when the unit was written (2.1 / 1.2)."""
     root, _ = installed_root
     with chroot_mounts(root):
         cp = chroot(root, "systemd-analyze", "security", "--offline=true", "--threshold=49", unit, check=False, timeout=120)

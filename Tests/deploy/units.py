@@ -98,3 +98,12 @@ def address_families(unit: dict[str, list[str]]) -> list[str] | None:
 
 def flag(unit: dict[str, list[str]], key: str) -> bool:
     return unit.get(f"Service.{key}", ["no"])[-1].lower() in TRUE
+
+
+def limit_nice(unit: dict[str, list[str]]) -> int | None:
+    """LimitNICE= as the raw RLIMIT_NICE value: "-4" (a nice level) → 24."""
+    values = unit.get("Service.LimitNICE")
+    if not values:
+        return None
+    v = values[-1]
+    return 20 - int(v) if v[0] in "+-" else int(v)

@@ -645,3 +645,225 @@ def pty_devices():
     finally:
         for d in made:
             d.close()
+
+
+# ---------------------------------------------------------------------------
+# Control socket and panicctl (the technician's CLI)
+# ---------------------------------------------------------------------------
+
+CONTROL_COMMANDS = ["status", "watch", "test", "send-test", "queue", "queue-show", "queue-retry", "clock"]
+
+
+@pytest.fixture
+def control_dir():
+    """A private directory for a control socket, outside tmp_path on purpose:
+    a Unix socket path must fit sun_path (108 bytes), which pytest's long
+    per-test directories can exceed, and the permission tests run panicctl as
+    `nobody`, who cannot traverse /tmp/pytest-of-root (0700). The directory
+    itself is 0755; the socket's own mode is the daemon's. Removed at teardown."""
+    import shutil
+    import tempfile
+    d = Path(tempfile.mkdtemp(prefix="pgw-ctl-", dir="/tmp"))
+    os.chmod(d, 0o755)
+    try:
+        yield d
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def make_control_gateway(tmp_path: Path, uplink_url: str, key: GeneratedKey, socket_path: Path, *,
+                         heartbeat_interval_s: int = 1, backoff_initial_ms: int = 50, backoff_max_ms: int = 500,
+                         control_group: str | None = None, uplink_toml: str = "", extra_toml: str = "") -> GatewaySetup:
+    """Like `make_gateway` (input "btn", zone 501, simulated through a FIFO;
+    one uplink "central"), plus `control_socket` (and `control_group`), the
+    uplink's back-off, `uplink_toml` added to the uplink's table (timeouts),
+    and `extra_toml` appended (more inputs)."""
+    setup = make_gateway(tmp_path, uplink_url, key=key, heartbeat_interval_s=heartbeat_interval_s)
+    text = setup.config.read_text()
+    text = re.sub(r"^backoff_initial_ms = \d+$", f"backoff_initial_ms = {backoff_initial_ms}", text, flags=re.M)
+    text = re.sub(r"^backoff_max_ms = \d+$", f"backoff_max_ms = {backoff_max_ms}" + ("\n" + uplink_toml if uplink_toml else ""),
+                  text, flags=re.M)
+    head = f'control_socket = "{socket_path}"\n'
+    if control_group is not None:
+        head += f'control_group = "{control_group}"\n'
+    setup.config.write_text(head + text + ("\n" + extra_toml if extra_toml else ""))
+    return setup
+
+
+class ControlConn:
+    """A raw client of the control socket (JSON lines, v1), for protocol tests."""
+
+    def __init__(self, path: Path, timeout: float = 5):
+        self.path = path
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(timeout)
+        self.sock.connect(str(path))
+        self.buf = b""
+
+    def send_raw(self, data: bytes) -> None:
+        self.sock.sendall(data)
+
+    def send(self, cmd: str, args: dict | None = None, v: Any = 1) -> None:
+        req: dict[str, Any] = {"v": v, "cmd": cmd}
+        if args is not None:
+            req["args"] = args
+        self.send_raw(json.dumps(req).encode() + b"\n")
+
+    def read_line(self, timeout: float = 5) -> dict | None:
+        """The next JSON line; None on EOF. Fails the test on timeout."""
+        deadline = time.monotonic() + timeout
+        while b"\n" not in self.buf:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                pytest.fail(f"no complete line from the control socket within {timeout} s (have {self.buf[:300]!r})")
+            self.sock.settimeout(left)
+            try:
+                chunk = self.sock.recv(65536)
+            except socket.timeout:
+                continue
+            if not chunk:
+                if self.buf:
+                    pytest.fail(f"connection closed in the middle of a line: {self.buf[:300]!r}")
+                return None
+            self.buf += chunk
+        line, self.buf = self.buf.split(b"\n", 1)
+        obj = json.loads(line)
+        assert isinstance(obj, dict), f"not a JSON object: {line!r}"
+        return obj
+
+    def final(self, timeout: float = 10) -> tuple[list[dict], dict | None]:
+        """Reads events until the final reply (or EOF): (events, reply)."""
+        events = []
+        deadline = time.monotonic() + timeout
+        while True:
+            obj = self.read_line(timeout=max(0.05, deadline - time.monotonic()))
+            if obj is None or "event" not in obj:
+                return events, obj
+            events.append(obj["event"])
+
+    def request(self, cmd: str, args: dict | None = None, timeout: float = 10) -> dict:
+        self.send(cmd, args)
+        _, reply = self.final(timeout)
+        assert reply is not None, f"connection closed before the reply to {cmd}"
+        return reply
+
+    def at_eof(self, timeout: float = 5) -> bool:
+        """Drains whatever is readable; True once the peer has closed."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self.sock.settimeout(max(0.05, deadline - time.monotonic()))
+            try:
+                chunk = self.sock.recv(65536)
+            except socket.timeout:
+                return False
+            except ConnectionResetError:
+                return True
+            if not chunk:
+                return True
+            self.buf += chunk
+        return False
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self.sock.close()
+
+
+def control_status(path: Path, timeout: float = 5) -> dict:
+    """One `status` request over a fresh connection; the reply's result."""
+    c = ControlConn(path, timeout=timeout)
+    try:
+        reply = c.request("status", timeout=timeout)
+    finally:
+        c.close()
+    assert reply.get("ok") is True and reply.get("done") is True, f"status failed: {reply}"
+    return reply["result"]
+
+
+def wait_for_control(path: Path, gateway: Proc, timeout: float = 15) -> dict:
+    """Waits until the daemon answers `status` on its control socket."""
+    def answers():
+        if not gateway.alive():
+            pytest.fail(f"gateway exited with {gateway.popen.returncode}\n{gateway.describe()}")
+        return control_status(path, timeout=2) if path.exists() else None
+    return wait_until(answers, timeout, f"the control socket {path} to answer status", interval=0.1,
+                      diagnostics=gateway.describe)
+
+
+AS_NOBODY = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"]
+
+
+def panicctl(*args: str, timeout: float = 30, as_nobody: bool = False) -> subprocess.CompletedProcess:
+    """Runs panicctl to completion (bounded); optionally as user nobody."""
+    prefix: list[str] = []
+    if as_nobody:
+        import shutil
+        if shutil.which("setpriv") is None:
+            pytest.fail("setpriv (util-linux) is needed to run panicctl as nobody", pytrace=False)
+        prefix = AS_NOBODY
+    return run(prefix + [binary("panicctl"), *args], timeout=timeout)
+
+
+def panicctl_json(*args: str, timeout: float = 30, expect_rc: int = 0) -> Any:
+    """Runs `panicctl ARGS --json`, checks the exit code, parses stdout."""
+    cp = panicctl(*args, "--json", timeout=timeout)
+    assert cp.returncode == expect_rc, (
+        f"panicctl {' '.join(args)} --json exited {cp.returncode}, expected {expect_rc}\n"
+        f"stdout:\n{cp.stdout}\nstderr:\n{cp.stderr}")
+    try:
+        return json.loads(cp.stdout)
+    except json.JSONDecodeError as e:
+        pytest.fail(f"panicctl {' '.join(args)} --json printed no JSON ({e}):\n{cp.stdout}\nstderr:\n{cp.stderr}")
+
+
+@dataclass
+class ControlBench:
+    """A daemon with its control socket, and (unless started down) a receiver."""
+    setup: GatewaySetup
+    gateway: Proc
+    socket: Path
+    key: GeneratedKey
+    port: int
+    receiver: Receiver | None
+
+    def ctl(self, *args: str, timeout: float = 30) -> subprocess.CompletedProcess:
+        """`panicctl ARGS --config <this gateway's config>`."""
+        return panicctl(*args, "--config", str(self.setup.config), timeout=timeout)
+
+    def ctl_json(self, *args: str, timeout: float = 30, expect_rc: int = 0) -> Any:
+        return panicctl_json(*args, "--config", str(self.setup.config), timeout=timeout, expect_rc=expect_rc)
+
+    def status(self) -> dict:
+        return control_status(self.socket)
+
+    def input(self, name: str = "btn") -> dict:
+        return next(i for i in self.status()["inputs"] if i["name"] == name)
+
+
+def start_control_bench(procs: ProcessManager, tmp_path: Path, control_dir: Path, *, receiver_up: bool = True,
+                        **gateway_kw) -> ControlBench:
+    """Key, receiver on loopback (or only a reserved port when `receiver_up`
+    is false), gateway with its control socket in `control_dir`, answering."""
+    key = keygen(tmp_path / "gateway.key")
+    if receiver_up:
+        rx = start_receiver(procs, tmp_path, [key.public_b64])
+        port = rx.port
+    else:
+        rx = None
+        port = free_port()
+    sock = control_dir / "control.sock"
+    setup = make_control_gateway(tmp_path, f"http://127.0.0.1:{port}", key, sock, **gateway_kw)
+    gw = start_gateway(procs, setup)
+    wait_for_control(sock, gw)
+    return ControlBench(setup=setup, gateway=gw, socket=sock, key=key, port=port, receiver=rx)
+
+
+def receiver_rows(db: Path) -> list[dict]:
+    """The receiver's alerts table, by sequence: kind, test flag, times, body."""
+    rows = query(db, "SELECT sequence, id, kind, test, occurred_at_ns, received_at_ns, body FROM alerts "
+                     "WHERE gateway_id = ? ORDER BY sequence", (GATEWAY_ID,))
+    out = []
+    for seq, aid, kind, test, occ, rec, body in rows:
+        doc = json.loads(bytes(body).decode() if isinstance(body, (bytes, memoryview)) else body)
+        out.append({"sequence": seq, "id": aid, "kind": kind, "test": test, "occurred_at_ns": occ,
+                    "received_at_ns": rec, "body": doc})
+    return out

@@ -9,7 +9,6 @@ Every alert is checked in a real panic-receiver's SQLite database."""
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import shutil
 import threading
