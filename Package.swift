@@ -24,6 +24,8 @@ let package = Package(
         .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
         .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
         .package(url: "https://github.com/apple/swift-asn1", from: "1.0.0"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         // The only C in the project: epoll, timerfd, eventfd, adjtimex, ioctls.
@@ -56,6 +58,7 @@ let package = Package(
         // Delivery of outbox alerts to destinations (signed HTTPS).
         .target(name: "PanicUplink", dependencies: [
             "PanicCore", "PanicConfig", "PanicOutbox", "PanicSigning",
+            .product(name: "Metrics", package: "swift-metrics"),
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
             .product(name: "Logging", package: "swift-log"),
@@ -94,6 +97,8 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+            .product(name: "Metrics", package: "swift-metrics"),
+            .product(name: "Prometheus", package: "swift-prometheus"),
         ]),
         // `panic-gateway demo`: gateway and receiver together on loopback.
         .target(name: "PanicDemo", dependencies: [
@@ -103,6 +108,7 @@ let package = Package(
         ]),
         .executableTarget(name: "panic-gateway", dependencies: [
             "PanicGatewayKit", "PanicDemo", "PanicConfig", "PanicSigning",
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "panicctl", dependencies: [

@@ -27,6 +27,19 @@ extension GatewayConfig {
         let controlSocket = root.string("control_socket", check: Validate.absolutePath) ?? GatewayConfig.defaultControlSocket
         let controlGroup = root.string("control_group", check: { getgrnam($0) == nil ? "no group \"\($0)\" on this system" : nil })
 
+        var metrics: (host: String, port: Int)?
+        if let m = root.table("metrics") {
+            if let listen = m.string("listen", required: true, allowed: "a loopback HOST:PORT such as 127.0.0.1:9464") {
+                if let colon = listen.lastIndex(of: ":"), let port = Int(listen[listen.index(after: colon)...]), (1...65535).contains(port) {
+                    let host = String(listen[..<colon]).trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
+                    if Validate.isLoopback(host) { metrics = (host, port) }
+                    else { m.fail("listen", "metrics are served on a loopback address only (127.0.0.1, ::1); got \(host)") }
+                } else {
+                    m.fail("listen", "\"\(listen)\" is not HOST:PORT (e.g. 127.0.0.1:9464)")
+                }
+            }
+            m.rejectUnknownKeys()
+        }
         var maxTelemetry = 10_000
         if let outbox = root.table("outbox") {
             maxTelemetry = outbox.int("max_telemetry", range: 100...10_000_000) ?? maxTelemetry
@@ -71,7 +84,7 @@ extension GatewayConfig {
         if !context.errors.isEmpty { throw ConfigErrors(errors: context.errors) }
         return GatewayConfig(
             gatewayID: gatewayID!, site: site!, stateDirectory: stateDir, keyFile: keyFile,
-            controlSocket: controlSocket, controlGroup: controlGroup,
+            controlSocket: controlSocket, controlGroup: controlGroup, metricsListen: metrics,
             maximumTelemetry: maxTelemetry, inputs: inputs, serialDevices: serialDevices, uplinks: uplinks)
     }
 

@@ -13,6 +13,8 @@ public struct GatewayConfig: Sendable {
     public var controlSocket: String
     /// The group allowed to use the control socket (default: the daemon's own).
     public var controlGroup: String?
+    /// Where Prometheus metrics are served (loopback only); nil: off.
+    public var metricsListen: (host: String, port: Int)?
     /// Most undelivered telemetry kept per destination.
     public var maximumTelemetry: Int
     public var inputs: [InputConfig]

@@ -71,6 +71,7 @@ public final class Gateway: Sendable {
             let urgent = accepted.contains { $0.priority == .alarm }
             for w in wakeups.value { w.signal(urgent: urgent) }
             tracker.recordAccepted(accepted)
+            GatewayMetrics.accepted(accepted)
             if hub.hasSubscribers {
                 for a in accepted {
                     hub.publish(["type": "accepted", "id": a.id, "sequence": a.sequence, "kind": a.kind.rawValue, "input": a.input as Any,
@@ -91,7 +92,9 @@ public final class Gateway: Sendable {
             case .edge(let i, let asserted, let at, let readAt):
                 if traceEdges { writer.submit(.trace(input: i, asserted: asserted, at: at, readAt: readAt)) }
             case .decision(let i, let d): writer.submit(.decision(input: i, d))
-            case .trouble(let i, let cause, let cleared): writer.submit(.trouble(input: i, cause: cause, cleared: cleared))
+            case .trouble(let i, let cause, let cleared):
+                writer.submit(.trouble(input: i, cause: cause, cleared: cleared))
+                GatewayMetrics.trouble(input: table[i].name, active: !cleared)
             case .openLoop(let i, let since, let cleared): writer.submit(.openLoop(input: i, since: since, cleared: cleared))
             }
             if hub.hasSubscribers { hub.publish(GatewayControl.describe(event, inputs: table, clock: clock).1) }
@@ -110,6 +113,7 @@ public final class Gateway: Sendable {
                 config: u, outbox: outbox, signer: signer, clock: clock, logger: logger, heartbeat: heartbeat,
                 onDelivered: { pending, at in
                     tracker.recordDelivered(id: pending.id, destination: u.name, at: at)
+                    GatewayMetrics.delivered(pending, destination: u.name, at: at)
                     if hub.hasSubscribers {
                         hub.publish(["type": "delivered", "id": pending.id, "sequence": pending.sequence, "destination": u.name,
                                      "wall": at.rfc3339])

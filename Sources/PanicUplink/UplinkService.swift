@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Metrics
 import PanicConfig
 import PanicCore
 import PanicOutbox
@@ -111,6 +112,7 @@ public final class UplinkService: Service, @unchecked Sendable {
             logger.debug("delivered", metadata: ["alert.id": "\(alert.id)", "alert.sequence": "\(alert.sequence)", "http.status": "\(status)"])
             onDelivered(alert, now)
         case .refused(let status, let reason):
+            Counter(label: "panic_gateway_uplink_errors_total", dimensions: [("destination", config.name), ("cause", "refused")]).increment()
             let until = now + config.backoff.maximum
             try? outbox.postpone(sequence: alert.sequence, destination: config.name, until: until, error: reason)
             lock.withLock {
@@ -124,6 +126,8 @@ public final class UplinkService: Service, @unchecked Sendable {
         case .failed(let reason):
             // Shutting down cancels the request in flight; that is no outage.
             if Task.isCancelled { return }
+            let cause = reason.hasPrefix("TLS") ? "tls" : reason.contains("timeout") ? "timeout" : reason.hasPrefix("HTTP") ? "server" : "unreachable"
+            Counter(label: "panic_gateway_uplink_errors_total", dimensions: [("destination", config.name), ("cause", cause)]).increment()
             let failures: Int = lock.withLock {
                 state.consecutiveFailures += 1
                 state.lastError = reason

@@ -5,6 +5,7 @@ import PanicConfig
 import PanicDemo
 import PanicGatewayKit
 import PanicSigning
+import ServiceLifecycle
 
 @main
 struct PanicGatewayCommand: AsyncParsableCommand {
@@ -58,7 +59,11 @@ struct Run: AsyncParsableCommand {
             logger.critical("cannot start: \(error)")
             throw ExitCode(ExitCodes.startFailed)
         }
-        try await gateway.run(configPath: config)
+        var extra: [any Service] = []
+        if let m = cfg.metricsListen {
+            extra.append(MetricsService(registry: MetricsService.bootstrap(), host: m.host, port: m.port, outbox: gateway.outbox, loop: gateway.loop, logger: logger))
+        }
+        try await gateway.run(configPath: config, extraServices: extra)
         logger.notice("stopped")
     }
 }

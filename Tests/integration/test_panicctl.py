@@ -281,66 +281,101 @@ def test_guided_test_of_unknown_input(tmp_path, procs, control_dir):
 # watch
 # ---------------------------------------------------------------------------
 
-def test_watch_streams_edges_and_decisions_to_a_pipe(tmp_path, procs, control_dir):
-    bench = start_control_bench(procs, tmp_path, control_dir)
-    p = subprocess.Popen([binary("panicctl"), "watch", "btn", "--json", "--config", str(bench.setup.config)],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+def _watch(bench, output: str, clicks: int, window_s: float):
+    """Runs `panicctl watch btn --json` with its stdout on a pipe or on a
+    pseudo-terminal, clicks the button `clicks` times, and collects the JSON
+    lines that reach that stdout within `window_s` while watch keeps running.
+    Returns (events, partial bytes, still running, stderr)."""
+    args = [binary("panicctl"), "watch", "btn", "--json", "--config", str(bench.setup.config)]
+    if output == "pty":
+        master, slave = os.openpty()
+        p = subprocess.Popen(args, stdout=slave, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+        os.close(slave)
+        fd = master
+    else:
+        p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+        master = None
+        fd = p.stdout.fileno()
     events: list[dict] = []
     raw = b""
-
-    def read_until(pred, timeout):
-        nonlocal raw
-        deadline = time.monotonic() + timeout
-        while not pred() and time.monotonic() < deadline and p.poll() is None:
-            r, _, _ = select.select([p.stdout], [], [], 0.1)
-            if r:
-                chunk = os.read(p.stdout.fileno(), 65536)
-                if not chunk:
-                    break
-                raw += chunk
-                *lines, rest = raw.split(b"\n")
-                raw = rest
-                for ln in lines:
-                    if ln.strip():
-                        events.append(json.loads(ln))
-        return pred()
-
     try:
-        # The subscription exists once the daemon has sent "watching"; press
-        # only after the daemon counts a subscriber for a while.
-        time.sleep(1.0)
+        time.sleep(1.0)  # let watch connect and subscribe
         button = Button(bench.setup.fifo)
         try:
-            for _ in range(3):
+            for _ in range(clicks):
                 button.click(hold_s=0.1, gap_s=0.1)
         finally:
             button.close()
-        types = lambda: [e.get("type") for e in events]  # noqa: E731
-        got = read_until(lambda: types().count("release") >= 3, 10)
+        deadline = time.monotonic() + window_s
+        while time.monotonic() < deadline and p.poll() is None:
+            if [e.get("type") for e in events].count("release") >= clicks:
+                break
+            r, _, _ = select.select([fd], [], [], 0.1)
+            if not r:
+                continue
+            try:
+                chunk = os.read(fd, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            raw += chunk.replace(b"\r\n", b"\n")
+            *lines, raw = raw.split(b"\n")
+            events += [json.loads(ln) for ln in lines if ln.strip()]
         alive = p.poll() is None
     finally:
         p.send_signal(signal.SIGTERM)
         try:
-            _, err = p.communicate(timeout=10)
+            p.wait(timeout=10)
         except subprocess.TimeoutExpired:
             p.kill()
-            _, err = p.communicate(timeout=10)
-    assert alive, f"watch exited early ({p.returncode}): {err.decode(errors='replace')}"
-    assert got, (f"`panicctl watch --json` did not stream 3 press/release pairs to its stdout pipe within 10 s; "
-                 f"lines received while running: {events!r} (partial: {raw[:200]!r}); "
-                 f"stderr: {err.decode(errors='replace')}")
+            p.wait(timeout=10)
+        err = p.stderr.read().decode(errors="replace")
+        p.stderr.close()
+        if p.stdout:
+            p.stdout.close()
+        if master is not None:
+            os.close(master)
+    return events, raw, alive, err
+
+
+def _check_watch_events(events, clicks):
     assert events[0]["type"] == "watching" and events[0]["inputs"] == ["btn"], events[0]
     edges = [e for e in events if e["type"] == "edge"]
-    assert len(edges) >= 6 and {e["level"] for e in edges} == {0, 1}, edges
+    assert len(edges) >= 2 * clicks and {e["level"] for e in edges} == {0, 1}, edges
     for e in edges:
-        assert e["input"] == "btn" and isinstance(e["mono_ns"], int) and e["mono_ns"] > 0 and e["wall"].endswith("Z"), e
-    presses = [e for e in events if e["type"] == "press"]
-    assert len(presses) >= 3
-    for e in presses + [e for e in events if e["type"] == "release"]:
+        assert e["input"] == "btn" and isinstance(e["mono_ns"], int) and e["mono_ns"] > 0, e
+        assert e["wall"].endswith("Z") and isinstance(e["read_latency_us"], int), e
+    decisions = [e for e in events if e["type"] in ("press", "release")]
+    assert [e["type"] for e in decisions] == ["press", "release"] * clicks, decisions
+    for e in decisions:
         assert isinstance(e["first_edge_mono_ns"], int) and isinstance(e["decided_mono_ns"], int), e
-        assert e["decided_mono_ns"] >= e["first_edge_mono_ns"] and e["first_edge_wall"].endswith("Z") and e["wall"], e
+        assert e["decided_mono_ns"] >= e["first_edge_mono_ns"] and e["first_edge_wall"].endswith("Z"), e
+        assert e["wall"].endswith("Z") and e["edges"] >= 1 and "bounce_ms" in e, e
     monos = [e["mono_ns"] for e in edges]
     assert monos == sorted(monos), "edges out of order"
+
+
+def test_watch_json_streams_edges_and_decisions_on_a_terminal(tmp_path, procs, control_dir):
+    """The technician's view: stdout is a terminal."""
+    bench = start_control_bench(procs, tmp_path, control_dir)
+    events, partial, alive, err = _watch(bench, "pty", clicks=3, window_s=10)
+    assert alive, f"watch exited early: {err}"
+    assert [e.get("type") for e in events].count("release") >= 3, f"events: {events!r}, partial {partial!r}, stderr {err}"
+    _check_watch_events(events, 3)
+
+
+def test_watch_json_streams_to_a_pipe(tmp_path, procs, control_dir):
+    """For scripts: `panicctl watch --json | …`. One press and release must
+    reach the pipe while watch runs, not when 4 KiB have piled up."""
+    bench = start_control_bench(procs, tmp_path, control_dir)
+    events, partial, alive, err = _watch(bench, "pipe", clicks=1, window_s=5)
+    assert alive, f"watch exited early: {err}"
+    assert [e.get("type") for e in events].count("release") >= 1, (
+        f"`panicctl watch btn --json` wrote nothing usable to its stdout pipe within 5 s of one press and release "
+        f"while it kept running (events {events!r}, partial line {partial[:200]!r}); its output is block-buffered "
+        f"when stdout is not a terminal. stderr: {err!r}")
+    _check_watch_events(events, 1)
 
 
 # ---------------------------------------------------------------------------

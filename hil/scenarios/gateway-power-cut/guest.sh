@@ -14,7 +14,7 @@ if [ "$boot" = 1 ]; then
   [ -s /state/gateway.pub ] || hil_fail "panic-gateway keygen printed no public key"
 fi
 sync
-hil_mark power-boot boot="$boot" cycles="$CYCLES" presses="$PRESSES" mono_ns="$(monotime)"
+hil_mark power-boot boot="$boot" cycles="$CYCLES" presses="$PRESSES" sync_before_cut="$(cat /etc/hil/sync-before-cut 2>/dev/null)" mono_ns="$(monotime)"
 PUB=$(cat /state/gateway.pub)
 hil_gpiosim_chip hil 8 hil-pc
 PULL=$(hil_pull_file 0)
@@ -96,6 +96,7 @@ hil_sql "$OUTBOX" "SELECT '@@HIL accepted cycle=$boot seq=' || sequence || ' id=
 control_commit /state/control-full.db FULL
 control_commit /state/control-normal.db NORMAL
 hil_mark state-files boot="$boot" at=cut files="$(ls -l /state | awk 'NR>1{printf "%s:%s,", $NF, $5}')"
+if [ "$(cat /etc/hil/sync-before-cut 2>/dev/null)" = 1 ]; then sync; hil_mark synced-before-cut boot="$boot"; fi
 hil_mark ready-for-cut cycle="$boot" accepted="$n" mono_ns="$(monotime)"
 sleep 30
 hil_fail "boot $boot: no power cut within 30 s of ready-for-cut"
