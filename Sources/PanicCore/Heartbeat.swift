@@ -38,11 +38,14 @@ public struct Heartbeat: Codable, Sendable, Equatable {
     public var inputs: [InputState]
     public var clockSynchronized: Bool
     public var evictedTelemetry: Int64
+    /// During a key rotation: the public key (base64) that will sign next,
+    /// announced under the current key's signature.
+    public var nextPublicKey: String?
 
     public init(
         id: String, gatewayID: String, site: String, sentAt: WallTime, intervalSeconds: Int,
         lastSequence: Int64, queue: [QueueState], inputs: [InputState], clockSynchronized: Bool,
-        evictedTelemetry: Int64
+        evictedTelemetry: Int64, nextPublicKey: String? = nil
     ) {
         self.version = 1
         self.id = id
@@ -56,6 +59,7 @@ public struct Heartbeat: Codable, Sendable, Equatable {
         self.inputs = inputs
         self.clockSynchronized = clockSynchronized
         self.evictedTelemetry = evictedTelemetry
+        self.nextPublicKey = nextPublicKey
     }
 
     enum CodingKeys: String, CodingKey {
@@ -66,5 +70,6 @@ public struct Heartbeat: Codable, Sendable, Equatable {
         case lastSequence = "last_sequence"
         case clockSynchronized = "clock_synchronized"
         case evictedTelemetry = "evicted_telemetry"
+        case nextPublicKey = "next_public_key"
     }
 }

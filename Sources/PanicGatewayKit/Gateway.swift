@@ -101,7 +101,8 @@ public final class Gateway: Sendable {
             observer.loopEvent(event)
         }
 
-        let signer = MessageSigner(key: key)
+        let signer = SignerBox(MessageSigner(key: key))
+        self.signer = signer
         let ids = AlertIDGenerator()
         let loop = self.loop
         var uplinks: [UplinkService] = []
@@ -126,7 +127,7 @@ public final class Gateway: Sendable {
         self.pipeline = InputPipelineService(loop: loop, writer: writer, onReady: observer.ready)
         if enableControl {
             let handler = GatewayControl(config: config, outbox: outbox, loop: loop, writer: writer, uplinks: uplinks,
-                                         hub: hub, tracker: tracker, clock: clock)
+                                         hub: hub, tracker: tracker, clock: clock, signer: signer)
             self.control = ControlServer(path: config.controlSocket, group: config.controlGroup, handler: handler, logger: logger)
         } else {
             self.control = nil
@@ -157,6 +158,8 @@ public final class Gateway: Sendable {
     }
     let reloadContext: ReloadContext
     private let control: ControlServer?
+    /// The signing key in use (swapped by a key rotation).
+    public let signer: SignerBox
     /// Live events for control-socket clients.
     public let hub: EventHub
     let tracker: DeliveryTracker
@@ -189,7 +192,7 @@ public final class Gateway: Sendable {
             },
             inputs: loop.table.active.compactMap { i in loop.snapshot().indices.contains(i) ? loop.snapshot()[i] : nil }.map { .init(name: $0.name, state: $0.trouble != nil ? "trouble" : $0.pressed ? "pressed" : "idle") },
             clockSynchronized: ClockDiscipline.current().synchronized,
-            evictedTelemetry: (try? outbox.evictedTelemetry()) ?? 0)
+            evictedTelemetry: (try? outbox.evictedTelemetry()) ?? 0, nextPublicKey: (try? KeyFile.load(config.keyFile + ".next"))?.publicKey.base64)
     }
 }
 

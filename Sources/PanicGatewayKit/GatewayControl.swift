@@ -5,6 +5,7 @@ import PanicCore
 import PanicInputs
 import PanicOutbox
 import PanicPlatform
+import PanicSigning
 import PanicUplink
 
 /// The commands of the control socket, answered from the running gateway.
@@ -17,11 +18,13 @@ final class GatewayControl: ControlHandler, @unchecked Sendable {
     let hub: EventHub
     let tracker: DeliveryTracker
     let clock: any GatewayClock
+    let signer: SignerBox
     let started = Date()
     private let testing = Locked<Set<Int>>([])
 
     init(config: GatewayConfig, outbox: Outbox, loop: InputLoop, writer: AlertWriter, uplinks: [UplinkService],
-         hub: EventHub, tracker: DeliveryTracker, clock: any GatewayClock) {
+         hub: EventHub, tracker: DeliveryTracker, clock: any GatewayClock, signer: SignerBox) {
+        self.signer = signer
         self.config = config
         self.outbox = outbox
         self.loop = loop
@@ -49,8 +52,9 @@ final class GatewayControl: ControlHandler, @unchecked Sendable {
                 for u in uplinks { u.wakeup.signal(urgent: true) }
                 return .success(["made_due": n])
             case "clock": return .success(Self.clock())
+            case "rotate-key": return rotateKey()
             default:
-                return .failure("unknown command \"\(command)\"; known: status, watch, test, send-test, queue, queue-show, queue-retry, clock")
+                return .failure("unknown command \"\(command)\"; known: status, watch, test, send-test, queue, queue-show, queue-retry, clock, rotate-key")
             }
         } catch {
             return .failure("\(error)")
@@ -210,6 +214,28 @@ final class GatewayControl: ControlHandler, @unchecked Sendable {
         }
         let allAcked = destinations.allSatisfy { got[$0] != nil }
         return allAcked ? .success(result) : .failure("the receiver did not acknowledge the test alert", result)
+    }
+
+    // MARK: key rotation
+
+    /// Switches signing to `key_file.next`: the old key moves to
+    /// `key_file.old`, the next one takes its place, and every uplink signs
+    /// with it from the next request on.
+    func rotateKey() -> ControlResult {
+        let path = config.keyFile, next = path + ".next", old = path + ".old"
+        let nextKey: SigningKey
+        do { nextKey = try KeyFile.load(next) }
+        catch { return .failure("no next key to switch to (\(error)); run `panicctl keys rotate` first") }
+        let previous = signer.current.key.publicKey
+        if rename(path, old) != 0 { return .failure("cannot move \(path) to \(old): \(String(cString: strerror(errno)))") }
+        if rename(next, path) != 0 {
+            _ = rename(old, path)
+            return .failure("cannot move \(next) to \(path): \(String(cString: strerror(errno)))")
+        }
+        let dir = open((path as NSString).deletingLastPathComponent, O_RDONLY)
+        if dir >= 0 { fsync(dir); close(dir) }
+        signer.current = MessageSigner(key: nextKey)
+        return .success(["previous_key_id": previous.keyID, "key_id": nextKey.publicKey.keyID, "public_key": nextKey.publicKey.base64])
     }
 
     // MARK: send-test

@@ -80,6 +80,9 @@ public struct Intake: Sendable {
         guard beat.gatewayID == verified.gatewayID else { return reject(401, "key belongs to gateway \(verified.gatewayID), not \(beat.gatewayID)") }
         do {
             try store.recordHeartbeat(beat, at: now)
+            if let announced = beat.nextPublicKey, let key = try? PublicKey(base64: announced) {
+                try store.announceKey(gatewayID: beat.gatewayID, keyID: key.keyID, publicKey: announced, at: now)
+            }
         } catch {
             return .json(503, ["error": "storage unavailable"])
         }
@@ -90,6 +93,15 @@ public struct Intake: Sendable {
     private func verify(_ message: SignedMessage, now: WallTime) -> Result<VerifiedSignature, IntakeResponse> {
         do {
             return .success(try verifier.verify(message, now: now))
+        } catch .unknownKey(let keyID) {
+            // A key its gateway announced, under a trusted signature, before switching to it.
+            if let announced = try? store.announcedKey(keyID), let key = try? PublicKey(base64: announced.publicKey) {
+                var rotated = verifier
+                rotated.keys = [keyID: TrustedKey(gatewayID: announced.gatewayID, key: key)]
+                do { return .success(try rotated.verify(message, now: now)) }
+                catch { return .failure(reject(error.isAuthenticationFailure ? 401 : 400, error.description)) }
+            }
+            return .failure(reject(401, SignatureError.unknownKey(keyID).description))
         } catch {
             return .failure(reject(error.isAuthenticationFailure ? 401 : 400, error.description))
         }

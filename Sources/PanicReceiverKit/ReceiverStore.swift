@@ -54,6 +54,8 @@ public final class ReceiverStore: @unchecked Sendable {
                 CREATE TABLE IF NOT EXISTS gateways(
                   id TEXT PRIMARY KEY, last_heartbeat_ns INTEGER, interval_s INTEGER, reported_sequence INTEGER,
                   queued INTEGER, silent INTEGER NOT NULL DEFAULT 0);
+                CREATE TABLE IF NOT EXISTS announced_keys(
+                  key_id TEXT PRIMARY KEY, gateway_id TEXT NOT NULL, public_key TEXT NOT NULL, announced_at_ns INTEGER NOT NULL);
                 CREATE TABLE IF NOT EXISTS events(
                   number INTEGER PRIMARY KEY AUTOINCREMENT, at_ns INTEGER NOT NULL, gateway_id TEXT NOT NULL,
                   type TEXT NOT NULL, text TEXT NOT NULL);
@@ -101,6 +103,26 @@ public final class ReceiverStore: @unchecked Sendable {
             if wasSilent { try log(db, now, beat.gatewayID, "back", "heartbeats resumed") }
             if first { try log(db, now, beat.gatewayID, "online", "first heartbeat (interval \(beat.intervalSeconds) s, last sequence \(beat.lastSequence))") }
             return wasSilent
+        }
+    }
+
+    /// Records a key a gateway announced (signed by a key already trusted);
+    /// true when it is new.
+    @discardableResult
+    public func announceKey(gatewayID: String, keyID: String, publicKey: String, at now: WallTime) throws -> Bool {
+        try pool.write { db in
+            try db.execute(sql: "INSERT OR IGNORE INTO announced_keys(key_id, gateway_id, public_key, announced_at_ns) VALUES(?,?,?,?)",
+                           arguments: [keyID, gatewayID, publicKey, now.nanosecondsSinceEpoch])
+            guard db.changesCount > 0 else { return false }
+            try log(db, now, gatewayID, "key", "announced next signing key \(keyID); trusted from now on")
+            return true
+        }
+    }
+
+    /// An announced key by its keyid: (gateway, base64 public key).
+    public func announcedKey(_ keyID: String) throws -> (gatewayID: String, publicKey: String)? {
+        try pool.read { db in
+            try Row.fetchOne(db, sql: "SELECT gateway_id, public_key FROM announced_keys WHERE key_id = ?", arguments: [keyID]).map { ($0[0], $0[1]) }
         }
     }
 

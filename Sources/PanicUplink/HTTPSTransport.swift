@@ -11,10 +11,10 @@ import PanicSigning
 public final class HTTPSTransport: Sendable {
     public let baseURL: String
     private let client: HTTPClient
-    private let signer: MessageSigner
+    private let signer: SignerBox
     private let requestTimeout: TimeAmount
 
-    public init(config: UplinkConfig, signer: MessageSigner) throws {
+    public init(config: UplinkConfig, signer: SignerBox) throws {
         var tls = TLSConfiguration.makeClientConfiguration()
         tls.certificateVerification = .fullVerification
         if let ca = config.caFile {
@@ -41,7 +41,7 @@ public final class HTTPSTransport: Sendable {
         let target = baseURL + path
         let headers: SignatureHeaders
         do {
-            headers = try signer.sign(method: "POST", targetURI: target, contentType: "application/json", body: body, created: now, nonce: nonce)
+            headers = try signer.current.sign(method: "POST", targetURI: target, contentType: "application/json", body: body, created: now, nonce: nonce)
         } catch {
             return .failed(reason: "signing failed: \(error)")
         }
@@ -74,5 +74,16 @@ public final class HTTPSTransport: Sendable {
 
     public func shutdown() async {
         try? await client.shutdown()
+    }
+}
+
+/// The signer in use, swappable when the key rotates; shared by every uplink.
+public final class SignerBox: @unchecked Sendable {
+    private let lock = NSLock()
+    private var signer: MessageSigner
+    public init(_ signer: MessageSigner) { self.signer = signer }
+    public var current: MessageSigner {
+        get { lock.lock(); defer { lock.unlock() }; return signer }
+        set { lock.lock(); signer = newValue; lock.unlock() }
     }
 }

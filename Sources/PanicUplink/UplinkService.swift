@@ -29,7 +29,7 @@ public final class UplinkService: Service, @unchecked Sendable {
     private var state: UplinkStatus
 
     public init(
-        config: UplinkConfig, outbox: Outbox, signer: MessageSigner, clock: any GatewayClock, logger: Logger,
+        config: UplinkConfig, outbox: Outbox, signer: SignerBox, clock: any GatewayClock, logger: Logger,
         heartbeat: @escaping @Sendable () -> Heartbeat?,
         onDelivered: @escaping @Sendable (PendingAlert, WallTime) -> Void = { _, _ in }
     ) throws {

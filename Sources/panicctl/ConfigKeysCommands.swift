@@ -29,7 +29,7 @@ struct ConfigCommand: ParsableCommand {
 }
 
 struct Keys: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "The gateway's signing key.", subcommands: [Show.self, Generate.self])
+    static let configuration = CommandConfiguration(abstract: "The gateway's signing key.", subcommands: [Show.self, Generate.self, Rotate.self])
 
     struct Show: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Public key, key id and fingerprint of the configured key.")
@@ -62,6 +62,39 @@ struct Keys: ParsableCommand {
             let p = key.publicKey
             if json { print(Output.json(["key_file": out, "public_key": p.base64, "key_id": p.keyID, "fingerprint": "SHA256:\(p.fingerprint)"])) }
             else { print("key file:    \(out) (mode 0600)\npublic key:  \(p.base64)\nkey id:      \(p.keyID)\nfingerprint: SHA256:\(p.fingerprint)") }
+        }
+    }
+}
+
+extension Keys {
+    struct Rotate: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Rotate the signing key in two steps, so the receiver trusts both keys during the switch.",
+            discussion: "Step 1 (`panicctl keys rotate`) writes KEY_FILE.next; the daemon announces its public key in every heartbeat, signed with the current key, and the receiver starts trusting it. Step 2 (`panicctl keys rotate --commit`), once `panic-receiver tail` shows the key announced, switches the daemon to the new key; the old one is kept as KEY_FILE.old.")
+        @OptionGroup var daemon: DaemonOptions
+        @Flag(help: "Switch the running daemon to the announced key.") var commit = false
+
+        func run() throws {
+            guard let cfg = try? GatewayConfig.load(path: daemon.config) else {
+                FileHandle.standardError.write(Data("panicctl: cannot read \(daemon.config)\n".utf8))
+                throw ExitCode(Exit.configInvalid)
+            }
+            if commit {
+                let r = try daemon.check(try daemon.call("rotate-key"))
+                if daemon.json { print(Output.json(r)) } else { print("now signing with key \(text(r["key_id"])) (was \(text(r["previous_key_id"])))") }
+                return
+            }
+            let next = cfg.keyFile + ".next"
+            let key: SigningKey
+            if let existing = try? KeyFile.load(next) { key = existing } else {
+                key = SigningKey.generate()
+                do { try KeyFile.create(key, at: next) }
+                catch { FileHandle.standardError.write(Data("panicctl: \(error)\n".utf8)); throw ExitCode(Exit.keyProblem) }
+            }
+            let p = key.publicKey
+            if daemon.json { print(Output.json(["next_key_file": next, "public_key": p.base64, "key_id": p.keyID])); return }
+            print("next key:    \(next) (mode 0600)\npublic key:  \(p.base64)\nkey id:      \(p.keyID)")
+            print("It is announced with every heartbeat from now on. When the receiver shows it, run: panicctl keys rotate --commit")
         }
     }
 }

@@ -34,7 +34,7 @@ CACHE = REPO / ".build" / "deb-root-cache"
 SUITE = "bookworm"
 MIRROR = "http://deb.debian.org/debian"
 # Debian packages the deployment tests drive.
-TOOLS = ["debootstrap", "dpkg-dev", "patchelf", "binutils", "strace", "python3-seccomp", "man-db", "util-linux"]
+TOOLS = ["debootstrap", "dpkg-dev", "patchelf", "binutils", "strace", "python3-seccomp"]
 # Added to the root beside the package's own dependencies: udev (Recommends)
 # so the rules file is parsed by udevadm, man-db so `systemd-analyze verify`
 # can resolve the units' man: documentation.
@@ -229,9 +229,9 @@ def install_into_fresh_root(deb: Path, parent: Path) -> tuple[Path, str]:
     """Extracts the cached root under `parent` and installs the package with
     `dpkg -i` inside it (its postinst runs there: sysusers, tmpfiles,
     deb-systemd-helper). Returns the root and dpkg's output."""
-    start = time.monotonic()
     tarball = deps_root_tarball(deb)
     root = parent / "root"
+    start = time.monotonic()
     extract(tarball, root)
     record_timing("root-from-cache", time.monotonic() - start)
     try:

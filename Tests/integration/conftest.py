@@ -696,8 +696,24 @@ class ControlConn:
     def __init__(self, path: Path, timeout: float = 5):
         self.path = path
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        # A Unix connect with a timeout set fails with EAGAIN while the
+        # listen backlog is full (a burst of clients); a blocking client
+        # would wait, so wait too, bounded.
+        self.sock.setblocking(False)
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                self.sock.connect(str(path))
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    self.sock.close()
+                    pytest.fail(f"cannot connect to {path} within {timeout} s: listen backlog stays full")
+                time.sleep(0.002)
+            except OSError:
+                self.sock.close()
+                raise
         self.sock.settimeout(timeout)
-        self.sock.connect(str(path))
         self.buf = b""
         self.reset = False
 
