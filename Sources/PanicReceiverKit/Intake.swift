@@ -102,6 +102,12 @@ public struct Intake: Sendable {
                 catch { return .failure(reject(error.isAuthenticationFailure ? 401 : 400, error.description)) }
             }
             return .failure(reject(401, SignatureError.unknownKey(keyID).description))
+        } catch .outsideWindow(let created, let serverNow) {
+            // Say what time it is here, so a gateway with a wrong clock can
+            // correct its `created` and resend at once instead of failing for ever.
+            let reason = SignatureError.outsideWindow(created: created, now: serverNow).description
+            _ = reject(401, reason)
+            return .failure(.json(401, ["error": reason, "server_time": String(serverNow)]))
         } catch {
             return .failure(reject(error.isAuthenticationFailure ? 401 : 400, error.description))
         }

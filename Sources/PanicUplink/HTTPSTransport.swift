@@ -1,6 +1,8 @@
 import AsyncHTTPClient
 import Foundation
+import NIOConcurrencyHelpers
 import NIOCore
+import NIOFoundationCompat
 import NIOHTTP1
 import NIOSSL
 import PanicConfig
@@ -36,14 +38,34 @@ public final class HTTPSTransport: Sendable {
         self.requestTimeout = .milliseconds(Int64(config.requestTimeoutMilliseconds))
     }
 
-    /// Signs `body` afresh (`created` = now) and posts it to `path`.
+    /// Seconds to add to the local clock when signing for this receiver:
+    /// learnt from a receiver that refused a signature as outside its window.
+    private let clockOffset = NIOLockedValueBox<Int64>(0)
+
+    /// The correction in force for this receiver, in seconds.
+    public var receiverClockOffset: Int64 { clockOffset.withLockedValue { $0 } }
+
+    /// Signs `body` afresh (`created` = now, corrected by what the receiver
+    /// said of its clock) and posts it to `path`. A refusal for a stale or
+    /// future signature that names the receiver's time is corrected and
+    /// resent once, at once.
     public func post(path: String, body: [UInt8], nonce: String, now: Int64) async -> DeliveryOutcome {
+        let offset = clockOffset.withLockedValue { $0 }
+        let (outcome, serverTime) = await send(path: path, body: body, nonce: nonce, created: now + offset)
+        guard case .refused(401, _) = outcome, let serverTime else { return outcome }
+        let corrected = serverTime - now
+        guard abs(corrected - offset) > 5 else { return outcome }
+        clockOffset.withLockedValue { $0 = corrected }
+        return await send(path: path, body: body, nonce: nonce, created: now + corrected).0
+    }
+
+    private func send(path: String, body: [UInt8], nonce: String, created now: Int64) async -> (DeliveryOutcome, Int64?) {
         let target = baseURL + path
         let headers: SignatureHeaders
         do {
             headers = try signer.current.sign(method: "POST", targetURI: target, contentType: "application/json", body: body, created: now, nonce: nonce)
         } catch {
-            return .failed(reason: "signing failed: \(error)")
+            return (.failed(reason: "signing failed: \(error)"), nil)
         }
         var request = HTTPClientRequest(url: target)
         request.method = .POST
@@ -55,9 +77,15 @@ public final class HTTPSTransport: Sendable {
         do {
             let response = try await client.execute(request, timeout: requestTimeout)
             let text = try await response.body.collect(upTo: 16 * 1024)
-            return DeliveryOutcome.classify(status: Int(response.status.code), body: String(buffer: text))
+            var serverTime: Int64?
+            if response.status.code == 401,
+               let object = try? JSONSerialization.jsonObject(with: Data(buffer: text)) as? [String: Any],
+               let t = object["server_time"] as? String {
+                serverTime = Int64(t)
+            }
+            return (DeliveryOutcome.classify(status: Int(response.status.code), body: String(buffer: text)), serverTime)
         } catch {
-            return .failed(reason: Self.describe(error))
+            return (.failed(reason: Self.describe(error)), nil)
         }
     }
 

@@ -71,7 +71,8 @@ final class Harness: @unchecked Sendable {
     }
 
     /// Starts a gateway with one simulated panic button; returns the button.
-    func startGateway(scheme: String = "https", caFile: String?, clientCertificate: (String, String)? = nil) async throws -> SimulatedButton {
+    func startGateway(scheme: String = "https", caFile: String?, clientCertificate: (String, String)? = nil,
+                      clock: any GatewayClock = SystemClock()) async throws -> SimulatedButton {
         let toml = """
             gateway_id = "gw-test"
             site = "test"
@@ -93,7 +94,6 @@ final class Harness: @unchecked Sendable {
             """
         let config = try GatewayConfig.parse(toml, file: "test.toml")
         let button = try SimulatedButton(name: "btn")
-        let clock = SystemClock()
         let ready = Locked(false)
         let gw = try Gateway(
             config: config, key: key, clock: clock, logger: logger,

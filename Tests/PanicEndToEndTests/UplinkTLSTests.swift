@@ -1,5 +1,6 @@
 import Foundation
 import PanicCore
+import PanicPlatform
 import PanicDevCerts
 import Testing
 
@@ -66,6 +67,20 @@ struct UplinkTLSTests {
         await h.stopReceiver()
     }
 
+    @Test("a gateway whose clock is an hour off learns the receiver's time from the refusal and delivers at once")
+    func wrongClockIsCorrected() async throws {
+        let h = try Harness()
+        try await h.startReceiver(certs: nil)
+        let button = try await h.startGateway(scheme: "http", caFile: nil, clock: SkewedClock(offset: .seconds(-3600)))
+        let start = Date()
+        try await h.tap(button)
+        try await waitUntil("delivered despite the skew") { h.received.value.count == 2 }
+        #expect(Date().timeIntervalSince(start) < 2, "corrected on the first refusal, not after back-off")
+        #expect(h.rejected.value.contains(401))
+        await h.stopGateway()
+        await h.stopReceiver()
+    }
+
     @Test("a refusal (unknown key, 401) keeps the alert queued and raises trouble until the receiver accepts")
     func refusalKeepsAlert() async throws {
         let h = try Harness()
@@ -90,4 +105,11 @@ struct UplinkTLSTests {
         await h.stopGateway()
         await h.stopReceiver()
     }
+}
+
+/// The system clock with the wall clock shifted, as on a box without NTP.
+struct SkewedClock: GatewayClock {
+    let offset: Nanoseconds
+    func monotonicNow() -> MonotonicInstant { SystemClock().monotonicNow() }
+    func wallNow() -> WallTime { SystemClock().wallNow() + offset }
 }
