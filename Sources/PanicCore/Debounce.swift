@@ -124,11 +124,13 @@ public struct Debouncer: Sendable {
     }
 
     /// Lets time pass to `now`; returns a decision if one fell due.
-    public mutating func advance(to now: MonotonicInstant) -> DebounceDecision? {
-        advance(to: now, strictlyBefore: false)
+    /// `decidedAt` records when the owner actually decided (it may settle
+    /// up to a moment slightly in the past to let late edges arrive).
+    public mutating func advance(to now: MonotonicInstant, decidedAt: MonotonicInstant? = nil) -> DebounceDecision? {
+        advance(to: now, strictlyBefore: false, decidedAt: decidedAt)
     }
 
-    private mutating func advance(to now: MonotonicInstant, strictlyBefore: Bool) -> DebounceDecision? {
+    private mutating func advance(to now: MonotonicInstant, strictlyBefore: Bool, decidedAt: MonotonicInstant? = nil) -> DebounceDecision? {
         guard let due = nextDeadline else { return nil }
         if strictlyBefore ? !(due < now) : now < due { return nil }
         let start = trainStart
@@ -141,6 +143,6 @@ public struct Debouncer: Sendable {
         // `.hold`: a press that fell due is by construction held long enough.
         reported = current
         let first = start ?? last
-        return .init(pressed: current, firstEdge: first, decidedAt: now, edges: max(edges, 1), bounce: last - first)
+        return .init(pressed: current, firstEdge: first, decidedAt: decidedAt ?? now, edges: max(edges, 1), bounce: last - first)
     }
 }

@@ -158,13 +158,15 @@ final class DC09Link: @unchecked Sendable {
     /// bytes waiting on it (a reply that came too late) are dropped.
     private func connectionAlive() -> Bool {
         var buffer = [UInt8](repeating: 0, count: 1024)
-        while true {
+        // A peer that keeps streaming unasked-for bytes is not one to keep.
+        for _ in 0..<16 {
             let n = recv(fd, &buffer, buffer.count, Int32(MSG_DONTWAIT))
             if n > 0 { continue }
             if n == 0 { return false }
             if errno == EINTR { continue }
             return errno == EAGAIN || errno == EWOULDBLOCK
         }
+        return false
     }
 
     // MARK: UDP

@@ -78,6 +78,13 @@ public final class InputLoop: @unchecked Sendable {
     private static let timerToken: UInt64 = .max
     private static let wakeToken: UInt64 = .max - 1
 
+    /// How long after a debounce deadline the loop waits before deciding.
+    /// The kernel stamps an edge in its interrupt handler but may make it
+    /// readable a little later; closing a train the instant its window ends
+    /// could split one bouncy press in two when an edge stamped inside the
+    /// window is still on its way. Presses in `immediate` mode are not delayed.
+    public static let settleGrace = Nanoseconds.milliseconds(5)
+
     public convenience init(inputs: [InputSpec], devices: [Device], clock: any GatewayClock, logger: Logger,
                             sink: @escaping @Sendable (InputLoopEvent) -> Void) throws(SystemError) {
         try self.init(table: InputTable(inputs), devices: devices, clock: clock, logger: logger, sink: sink)
@@ -205,29 +212,42 @@ public final class InputLoop: @unchecked Sendable {
                 return
             }
             stateLock.withLock { iterationCount &+= 1 }
-            for r in ready {
-                switch r.token {
-                case Self.wakeToken:
-                    wake.drain()
-                    if stateLock.withLock({ stopping }) { return }
-                    applyPending()
-                case Self.timerToken:
-                    timer.acknowledge()
-                default:
-                    let d = Int(r.token)
-                    guard d < devices.count else { continue }
-                    let source = devices[d].source
-                    if r.readable { source.readReady { handle($0, device: d) } }
-                    if r.hangup {
-                        if registered[d] >= 0 { epoll.remove(registered[d]) }
-                        registered[d] = -1
-                        source.hangup { handle($0, device: d) }
-                    }
-                }
+            if !process(ready) { return }
+            // Read whatever else became readable before deciding anything by
+            // the clock: an unread edge may belong to a train about to close.
+            var more: [Epoll.Readiness] = []
+            for _ in 0..<4 {
+                guard (try? epoll.wait(into: &more, timeoutMilliseconds: 0)) != nil, !more.isEmpty else { break }
+                if !process(more) { return }
             }
             settleDeadlines()
             syncAll()
         }
+    }
+
+    /// Handles one batch of readiness reports; false when the loop must stop.
+    private func process(_ ready: [Epoll.Readiness]) -> Bool {
+        for r in ready {
+            switch r.token {
+            case Self.wakeToken:
+                wake.drain()
+                if stateLock.withLock({ stopping }) { return false }
+                applyPending()
+            case Self.timerToken:
+                timer.acknowledge()
+            default:
+                let d = Int(r.token)
+                guard d < devices.count else { continue }
+                let source = devices[d].source
+                if r.readable { source.readReady { handle($0, device: d) } }
+                if r.hangup {
+                    if registered[d] >= 0 { epoll.remove(registered[d]) }
+                    registered[d] = -1
+                    source.hangup { handle($0, device: d) }
+                }
+            }
+        }
+        return true
     }
 
     /// Keeps the epoll set in step with each source's current descriptor
@@ -305,9 +325,10 @@ public final class InputLoop: @unchecked Sendable {
             }
         }
         for d in devices.indices { consider(devices[d].source.wakeAt) }
+        let settled = MonotonicInstant(nanoseconds: now.nanoseconds - Self.settleGrace.value)
         for i in debouncers.indices {
-            if let d = debouncers[i].advance(to: now) { report(d, input: i) }
-            consider(debouncers[i].nextDeadline)
+            if let d = debouncers[i].advance(to: settled, decidedAt: now) { report(d, input: i) }
+            consider(debouncers[i].nextDeadline.map { $0 + Self.settleGrace })
             if let due = openLoopDue[i] {
                 if due <= now {
                     openLoopDue[i] = nil

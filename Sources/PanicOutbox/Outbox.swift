@@ -70,6 +70,11 @@ public final class Outbox: @unchecked Sendable {
         let pool: DatabasePool
         do {
             pool = try DatabasePool(path: path, configuration: configuration())
+            // GRDB switches a pool's writer to WAL with synchronous=NORMAL after
+            // prepareDatabase ran: a commit would then reach the disk only at
+            // the next checkpoint. The writer connection is the pool's one
+            // and only, so setting FULL here holds for every commit.
+            try pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA synchronous = FULL") }
             let check = try pool.read { db in try String.fetchAll(db, sql: "PRAGMA quick_check") }
             guard check == ["ok"] else { throw CorruptDatabase(reason: "quick_check: " + check.prefix(3).joined(separator: "; ")) }
             try pool.write { db in try OutboxSchema.create(db) }
@@ -266,6 +271,12 @@ public final class Outbox: @unchecked Sendable {
         } catch {
             throw OutboxError(operation: "summarise", path: path, underlying: "\(error)")
         }
+    }
+
+    /// SQLite's `synchronous` on the writing connection (2 is FULL).
+    public func synchronousMode() throws(OutboxError) -> Int {
+        do { return try pool.writeWithoutTransaction { db in try Int.fetchOne(db, sql: "PRAGMA synchronous") ?? -1 } }
+        catch { throw OutboxError(operation: "read synchronous", path: path, underlying: "\(error)") }
     }
 
     /// The highest sequence number ever accepted.

@@ -22,8 +22,8 @@ public enum ReceiverEvent: Sendable {
 }
 
 /// Verify, decode, de-duplicate, store, answer: the receiver's logic with no
-/// HTTP in it. 201 new, 200 duplicate, 400 malformed, 401 bad signature,
-/// 409 a sequence number reused with a new id.
+/// HTTP in it. 201 new (also when a sequence number returns under a new id:
+/// logged, never refused), 200 duplicate, 400 malformed, 401 bad signature.
 public struct Intake: Sendable {
     public let verifier: SignatureVerifier
     public let store: ReceiverStore
@@ -59,8 +59,12 @@ public struct Intake: Sendable {
             case .duplicate:
                 observer(.alert(alert, receivedAt: now, new: false))
                 return .json(200, ["status": "duplicate", "id": alert.id])
-            case .conflict(let existing):
-                return reject(409, "sequence \(alert.sequence) is already stored as alert \(existing)")
+            case .sequenceReused(let earlier):
+                logger.warning("sequence number reused by a new alert; stored", metadata: [
+                    "gateway.id": "\(alert.gatewayID)", "alert.sequence": "\(alert.sequence)", "earlier.id": "\(earlier)",
+                ])
+                observer(.alert(alert, receivedAt: now, new: true))
+                return .json(201, ["status": "created", "id": alert.id, "warning": "sequence \(alert.sequence) was used before by \(earlier)"])
             }
         } catch {
             logger.error("cannot store alert", metadata: ["error": "\(error)"])

@@ -12,8 +12,8 @@ public final class ReceiverStore: @unchecked Sendable {
     public enum Intake: Sendable, Equatable {
         case created
         case duplicate
-        /// Same gateway and sequence as a stored alert, different id.
-        case conflict(existingID: String)
+        /// New, but its sequence number was used before under another id.
+        case sequenceReused(earlierID: String)
     }
 
     /// One line of the event log.
@@ -44,13 +44,17 @@ public final class ReceiverStore: @unchecked Sendable {
         config.busyMode = .timeout(10)
         config.prepareDatabase { db in try db.execute(sql: "PRAGMA synchronous = FULL") }
         pool = try DatabasePool(path: path, configuration: config)
+        // GRDB sets synchronous=NORMAL on a pool's writer after prepareDatabase;
+        // an acknowledged alert must be on disk, so FULL on the one writer.
+        try pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA synchronous = FULL") }
         try pool.write { db in
             try db.execute(sql: """
                 CREATE TABLE IF NOT EXISTS alerts(
                   id TEXT PRIMARY KEY, gateway_id TEXT NOT NULL, sequence INTEGER NOT NULL, kind TEXT NOT NULL,
                   test INTEGER NOT NULL, occurred_at_ns INTEGER NOT NULL, received_at_ns INTEGER NOT NULL,
                   key_id TEXT NOT NULL, body BLOB NOT NULL);
-                CREATE UNIQUE INDEX IF NOT EXISTS alerts_by_sequence ON alerts(gateway_id, sequence);
+                DROP INDEX IF EXISTS alerts_by_sequence;
+                CREATE INDEX IF NOT EXISTS alerts_by_gateway_sequence ON alerts(gateway_id, sequence);
                 CREATE TABLE IF NOT EXISTS gateways(
                   id TEXT PRIMARY KEY, last_heartbeat_ns INTEGER, interval_s INTEGER, reported_sequence INTEGER,
                   queued INTEGER, silent INTEGER NOT NULL DEFAULT 0);
@@ -63,15 +67,23 @@ public final class ReceiverStore: @unchecked Sendable {
         }
     }
 
+    /// SQLite's `synchronous` on the writing connection (2 is FULL).
+    public func synchronousMode() throws -> Int {
+        try pool.writeWithoutTransaction { db in try Int.fetchOne(db, sql: "PRAGMA synchronous") ?? -1 }
+    }
+
     /// Stores a verified alert unless its id is known.
     public func store(_ alert: Alert, body: [UInt8], keyID: String, at now: WallTime) throws -> Intake {
         try pool.write { db in
             if try Bool.fetchOne(db, sql: "SELECT EXISTS(SELECT 1 FROM alerts WHERE id = ?)", arguments: [alert.id]) == true {
                 return .duplicate
             }
-            if let other = try String.fetchOne(db, sql: "SELECT id FROM alerts WHERE gateway_id = ? AND sequence = ?", arguments: [alert.gatewayID, alert.sequence]) {
-                try log(db, now, alert.gatewayID, "conflict", "sequence \(alert.sequence) arrived again with a new id \(alert.id) (stored: \(other)); the gateway's outbox may have been restored from an old copy")
-                return .conflict(existingID: other)
+            // A sequence number seen before under another id is a new, signed
+            // alert all the same (a gateway whose outbox was lost starts over):
+            // store it, and say so, rather than refuse an alarm.
+            let reused = try String.fetchOne(db, sql: "SELECT id FROM alerts WHERE gateway_id = ? AND sequence = ?", arguments: [alert.gatewayID, alert.sequence])
+            if let other = reused {
+                try log(db, now, alert.gatewayID, "seq-reuse", "sequence \(alert.sequence) arrived again with a new id \(alert.id) (earlier: \(other)); the gateway's outbox was lost or restored; stored as a new alert")
             }
             let previousMax = try Int64.fetchOne(db, sql: "SELECT MAX(sequence) FROM alerts WHERE gateway_id = ?", arguments: [alert.gatewayID])
             try db.execute(sql: """
@@ -83,10 +95,10 @@ public final class ReceiverStore: @unchecked Sendable {
             let what = alert.kind == .restore ? "restore of \(alert.restores?.rawValue ?? "?")" : alert.kind.rawValue
             let latency = Double((now - alert.occurredAt).value) / 1e6
             try log(db, now, alert.gatewayID, "alert", String(format: "#%lld %@%@ input=%@ zone=%@ occurred=%@ latency=%.1fms%@", alert.sequence, what, alert.test ? " (TEST)" : "", alert.input ?? "-", alert.zone.map(String.init) ?? "-", alert.occurredAt.rfc3339, latency, alert.detail.map { " (\($0))" } ?? ""))
-            if let prev = previousMax, alert.sequence > prev + 1 {
+            if reused == nil, let prev = previousMax, alert.sequence > prev + 1 {
                 try log(db, now, alert.gatewayID, "gap", "sequence jumped from \(prev) to \(alert.sequence): \(prev + 1)...\(alert.sequence - 1) not (yet) received")
             }
-            return .created
+            return reused.map { .sequenceReused(earlierID: $0) } ?? .created
         }
     }
 

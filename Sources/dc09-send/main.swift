@@ -182,8 +182,7 @@ let service: DC09Service
 do {
     service = try DC09Service(config: config, outbox: outbox, clock: clock, logger: logger, stateDirectory: options.stateDir, onAcknowledged: { a in
         acks.add(a)
-        print(json(a, kinds: eventNames))
-        fflush(stdout)
+        FileHandle.standardOutput.write(Data((json(a, kinds: eventNames) + "\n").utf8))
     })
 } catch {
     fail(error.description)

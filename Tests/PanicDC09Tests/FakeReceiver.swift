@@ -63,6 +63,10 @@ final class FakeReceiver: @unchecked Sendable {
     let behaviour: Box<Behaviour>
     let clockShift: Box<Nanoseconds>
     let received = Box<[Received]>([])
+    /// TCP connections accepted so far.
+    let connections = Box(0)
+    /// Close the TCP connection after every reply (receivers that do).
+    let closeAfterReply = Box(false)
     private let udp: Bool
     private let listener: Int32
     private let stopping = Box(false)
@@ -112,6 +116,7 @@ final class FakeReceiver: @unchecked Sendable {
                 if errno == EINTR { continue }
                 return
             }
+            connections.mutate { $0 += 1 }
             Thread { [self] in serveTCP(c) }.start()
         }
     }
@@ -136,6 +141,7 @@ final class FakeReceiver: @unchecked Sendable {
                     return
                 }
                 _ = reply.withUnsafeBytes { send(c, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+                if closeAfterReply.value { return }
             }
         }
     }

@@ -111,6 +111,26 @@ struct ServiceTests {
         #expect(frames.allSatisfy { abs(($0.timestamp! - b.clock.wallNow()).seconds) < 5 })
         #expect(b.acknowledged.value.map(\.number) == [1, 2])
         #expect(b.service.status.delivered == 2)
+        // One TCP connection, kept.
+        #expect(r.connections.value == 1)
+    }
+
+    @Test("a receiver that closes the connection after each reply: the next frame goes over a new one, nothing is lost")
+    func receiverClosesAfterReply() async throws {
+        let r = try FakeReceiver()
+        r.closeAfterReply.value = true
+        defer { r.stop() }
+        let b = try Bench(dc09(r.port))
+        b.start()
+        for kind in [AlertKind.panic, .duress, .tamper] {
+            try b.accept([draft(kind)])
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        try await waitUntil("all delivered") { try b.delivered() == 3 }
+        await b.stop()
+        #expect(r.frames.map(\.sequence) == [1, 2, 3])
+        #expect(r.connections.value == 3)
+        #expect(b.service.status.consecutiveFailures == 0)
     }
 
     @Test("ADM-CID over UDP: one datagram per frame, delivered")

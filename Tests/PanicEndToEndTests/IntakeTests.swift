@@ -32,6 +32,11 @@ struct IntakeTests {
         return intake.alert(SignedMessage(method: "POST", targetURI: "http://r/v1/alerts", body: body) { headers[$0] }, now: now)
     }
 
+    @Test("an acknowledged alert is on disk: the receiver's writer runs synchronous=FULL")
+    func durable() throws {
+        #expect(try store.synchronousMode() == 2)
+    }
+
     @Test("new is 201, the same alert again is 200 and stored once")
     func newThenDuplicate() throws {
         let a = alert(1)
@@ -46,11 +51,14 @@ struct IntakeTests {
         #expect(try store.alerts().isEmpty)
     }
 
-    @Test("the same sequence number with a new id is a conflict, not a new alarm")
-    func conflict() throws {
+    @Test("the same sequence number under a new id is stored as a new alert and flagged, never refused")
+    func sequenceReuse() throws {
         #expect(try post(alert(5)).status == 201)
-        #expect(try post(alert(5)).status == 409)
-        #expect(try store.alerts().count == 1)
+        let again = try post(alert(5))
+        #expect(again.status == 201)
+        #expect(again.body.contains("was used before"))
+        #expect(try store.alerts().count == 2)
+        #expect(try store.events(after: 0).contains { $0.type == "seq-reuse" })
     }
 
     @Test("malformed bodies and a nonce that is not the alert id are 400")

@@ -18,6 +18,12 @@ let now = WallTime(secondsSinceEpoch: 1_800_000_100)
 
 @Suite("Durable outbox")
 struct OutboxTests {
+    @Test("every commit is durable: the writing connection runs synchronous=FULL in WAL mode")
+    func synchronousFull() throws {
+        let o = try Outbox(path: temporaryDirectory() + "/o.db", destinations: ["central"])
+        #expect(try o.synchronousMode() == 2)
+    }
+
     @Test("sequence numbers increase and are never reused across reopenings")
     func sequencesSurviveReopen() throws {
         let dir = temporaryDirectory()

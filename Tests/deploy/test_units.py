@@ -264,7 +264,14 @@ backoff_max_ms = 500
             return n >= 6 and n
         count = wait_until(delivered, 60, "six alerts at the receiver", interval=0.2, diagnostics=lambda: gw.text()[-3000:])
         time.sleep(1.5)  # a few watchdog periods
-        result = {"delivered": count, "gateway_rc": gw.stop(), "receiver_rc": rx.stop(),
+        # systemctl reload: SIGHUP with the configuration unchanged.
+        for pid in children(gw.popen.pid):
+            os.kill(pid, signal.SIGHUP)
+        wait_until(lambda: "configuration reloaded" in gw.text() or not gw.alive(), 20, "the gateway to log the reload",
+                   diagnostics=lambda: gw.text()[-3000:])
+        time.sleep(0.5)
+        reload_survived = gw.alive()
+        result = {"delivered": count, "reload_survived": reload_survived, "gateway_rc": gw.stop(), "receiver_rc": rx.stop(),
                   "gateway_nice_not_applied": "not applied: LimitNICE" in gw.text(),
                   "receiver_nice_not_applied": "not applied: LimitNICE" in rx.text(),
                   "gateway": gw.calls(), "receiver": rx.calls(), "gateway_log": gw.text(), "datagrams": []}
@@ -334,3 +341,17 @@ def test_gateway_notifies_and_feeds_the_watchdog_under_its_policy(sandboxed_run)
     assert any(d.startswith("READY=1") for d in got), f"no READY=1; received {got}"
     assert sum(d == "WATCHDOG=1" for d in got) >= 2, f"fewer than two WATCHDOG=1; received {got}"
     assert any(d.startswith("STOPPING=1") for d in got), f"no STOPPING=1; received {got}"
+    ready = [i for i, d in enumerate(got) if d.startswith("READY=1")]
+    assert got[ready[0]] == "READY=1\nSTATUS=running: 1 input(s), 1 uplink(s)", got[ready[0]]
+
+
+def test_gateway_reloads_on_sighup_under_its_policy(sandboxed_run):
+    """SIGHUP (what `systemctl reload` sends via ExecReload=) with the file
+    unchanged: the daemon stays up and tells systemd RELOADING=1 (with
+    MONOTONIC_USEC) and then READY=1 with the outcome."""
+    assert sandboxed_run["reload_survived"], sandboxed_run["gateway_log"][-3000:]
+    got = sandboxed_run["datagrams"]
+    reloading = [i for i, d in enumerate(got) if d.startswith("RELOADING=1\nMONOTONIC_USEC=")]
+    assert reloading, f"no RELOADING=1; received {got}"
+    after = [d for d in got[reloading[0] + 1:] if d != "WATCHDOG=1"]
+    assert after and after[0] == "READY=1\nSTATUS=running; reload: configuration unchanged", after[:2]

@@ -198,38 +198,47 @@ def hold_clients(path, n):
     """Connects n clients at once and sorts them: (served, refused). A
     refused client is told so at once; a served one answers a status."""
     conns = [ControlConn(path) for _ in range(n)]
+    time.sleep(0.5)  # a refusal is sent at once on accept
     served, refused = [], []
     for c in conns:
-        c.sock.settimeout(0.5)
+        c.sock.setblocking(False)
         try:
             data = c.sock.recv(65536)
-        except socket.timeout:
+        except BlockingIOError:
             data = None
-        if data:
+        except ConnectionResetError:
+            data = b""
+        c.sock.settimeout(5)
+        if data is None:
+            served.append(c)
+        else:
             c.buf += data
             refused.append((c, c.read_line()))
-        else:
-            served.append(c)
     return conns, served, refused
 
 
 def test_clients_vanishing_mid_stream_do_not_hurt_the_daemon(tmp_path, procs, control_dir):
     bench = start_control_bench(procs, tmp_path, control_dir)
-    # 3 × 16 watchers that leave: after the "watching" event, before reading
-    # anything, and with a reset (SO_LINGER 0) instead of a clean close.
+    # 3 rounds of 10 watchers that leave: after the "watching" event, before
+    # reading anything, and with a reset (SO_LINGER 0) instead of a clean
+    # close. A vanished watcher is noticed within about half a second, so the
+    # rounds are paced to stay under the 16-client limit.
     for round_ in range(3):
-        for _ in range(MAX_CLIENTS):
+        for _ in range(10):
             c = ControlConn(bench.socket)
             c.send("watch")
             if round_ == 0:
-                assert c.read_line()["event"]["type"] == "watching"
+                first = c.read_line()
+                assert first is not None and first.get("event", {}).get("type") == "watching", first
             elif round_ == 2:
                 c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             c.close()
+        time.sleep(1.0)
     # A guided test whose client leaves: test mode must end with it.
     c = ControlConn(bench.socket)
     c.send("test", {"input": "btn", "timeout_s": 60})
-    assert c.read_line()["event"]["type"] == "ready"
+    ready = c.read_line()
+    assert ready is not None and ready.get("event", {}).get("type") == "ready", ready
     assert bench.input()["test_mode"] is True
     c.close()
     wait_until(lambda: bench.input()["test_mode"] is False, 5, "test mode to end when the test's client left")
@@ -257,6 +266,7 @@ def test_clients_vanishing_mid_stream_do_not_hurt_the_daemon(tmp_path, procs, co
 
 def test_twenty_clients_at_once_sixteen_served_rest_told_too_many(tmp_path, procs, control_dir):
     bench = start_control_bench(procs, tmp_path, control_dir)
+    time.sleep(0.5)  # the start-up status connections have been released
     conns, served, refused = hold_clients(bench.socket, 20)
     try:
         assert len(served) == MAX_CLIENTS and len(refused) == 20 - MAX_CLIENTS, (len(served), [r for _, r in refused])
@@ -389,7 +399,6 @@ def test_stalled_watch_client_does_not_delay_alerts(tmp_path, procs, control_dir
     assert all(r["body"]["input"] == "btn" for r in new), "the noise input raised alerts; the test's premise is wrong"
     latencies_ms = [(r["received_at_ns"] - r["occurred_at_ns"]) / 1e6 for r in new if r["kind"] == "panic"]
     baseline_ms = (rows[0]["received_at_ns"] - rows[0]["occurred_at_ns"]) / 1e6
-    print(f"unread={last} pressed_within={pressed_within:.2f} latencies={latencies_ms} baseline={baseline_ms:.1f}")
     assert pressed_within < 1.9, f"presses took {pressed_within:.2f} s: not all made while the client stalled"
     assert max(latencies_ms) < 500, (
         f"press → receiver latency with a stalled watch client: {latencies_ms} ms (baseline {baseline_ms:.1f} ms)")

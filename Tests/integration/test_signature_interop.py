@@ -257,15 +257,18 @@ def test_independent_signer_against_receiver(tmp_path, procs):
     # The genuine request for sequence 2 still goes through.
     check(send(good2), 201, "genuine alert 2")
 
-    # Sequence 2 again with a new id: 409 conflict, and the stored alert is unchanged.
+    # Sequence 2 again with a new id: a new signed alert all the same (a gateway
+    # whose outbox was lost starts over) -- stored, flagged, never refused.
     aid3, body3 = alert_body(sequence=2)
     assert aid3 != aid2
     r = send(signer.request(url, body3, nonce=aid3))
-    check(r, 409, "same sequence, new id")
-    assert query(rx.database, "SELECT id FROM alerts WHERE sequence = 2") == [(aid2,)]
+    check(r, 201, "same sequence, new id")
+    assert "was used before" in r.json()["warning"]
+    assert sorted(query(rx.database, "SELECT id FROM alerts WHERE sequence = 2")) == sorted([(aid2,), (aid3,)])
+    assert "SEQ-REUSE" in receiver_tail(rx.database)
 
     # Well signed but the nonce is not the alert id: 400.
     aid4, body4 = alert_body(sequence=4)
     check(send(signer.request(url, body4, nonce=uuid7())), 400, "nonce differs from alert id")
 
-    assert query(rx.database, "SELECT sequence FROM alerts ORDER BY sequence") == [(1,), (2,)]
+    assert query(rx.database, "SELECT sequence FROM alerts ORDER BY sequence") == [(1,), (2,), (2,)]
