@@ -12,7 +12,7 @@ APT_PACKAGES := libgpiod-dev libudev-dev gpiod udev socat libsqlite3-dev sqlite3
 # Python packages for test peers (independent implementations).
 PY_PACKAGES := pytest http-message-signatures requests cryptography pymodbus==3.16.1 pyserial==3.5
 
-.PHONY: all deps build demo test test-swift test-integration check-libgpiod2 check-udev-rules bench clean
+.PHONY: all deps build demo test test-swift test-integration check-libgpiod2 check-udev-rules hil bench clean
 
 all: build
 
@@ -39,7 +39,7 @@ demo: build
 ## test: unit and end-to-end tests in Swift, then integration tests in Python
 test: deps
 	$(SWIFT) build --build-tests
-	$(MAKE) --no-print-directory test-swift test-integration check-libgpiod2 check-udev-rules
+	$(MAKE) --no-print-directory test-swift test-integration check-libgpiod2 check-udev-rules hil
 
 test-swift:
 	$(SWIFT) test --skip-build
@@ -54,6 +54,11 @@ check-libgpiod2:
 ## check-udev-rules: udevadm parses udev/*.rules without complaint
 check-udev-rules:
 	bash scripts/check-udev-rules.sh
+
+## hil: Debian's kernel in QEMU with gpio-sim and an emulated FTDI adapter; the gateway against real kernel stacks
+hil:
+	bash hil/prepare.sh
+	HIL_GATEWAY_BIN=$(CURDIR)/$(BIN)/panic-gateway HIL_RECEIVER_BIN=$(CURDIR)/$(BIN)/panic-receiver bash hil/run.sh
 
 ## bench: release build; latency and throughput with percentiles
 bench: deps
