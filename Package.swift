@@ -10,6 +10,7 @@ let package = Package(
         .executable(name: "panicctl", targets: ["panicctl"]),
         .executable(name: "panic-receiver", targets: ["panic-receiver"]),
         .executable(name: "panic-bench", targets: ["panic-bench"]),
+        .executable(name: "panic-gateway-demo", targets: ["panic-gateway-demo"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -62,6 +63,9 @@ let package = Package(
             .product(name: "Metrics", package: "swift-metrics"),
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            .product(name: "NIOFoundationCompat", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
@@ -108,8 +112,13 @@ let package = Package(
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
         .executableTarget(name: "panic-gateway", dependencies: [
-            "PanicGatewayKit", "PanicDemo", "PanicConfig", "PanicSigning",
+            "PanicGatewayKit", "PanicConfig", "PanicSigning",
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        // The demo, exec'd by `panic-gateway demo`: keeps the receiver out of the daemon.
+        .executableTarget(name: "panic-gateway-demo", dependencies: [
+            "PanicDemo",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "panicctl", dependencies: [

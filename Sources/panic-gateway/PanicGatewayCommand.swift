@@ -2,7 +2,6 @@ import ArgumentParser
 import Foundation
 import Logging
 import PanicConfig
-import PanicDemo
 import PanicGatewayKit
 import PanicSigning
 import ServiceLifecycle
@@ -68,9 +67,10 @@ struct Run: AsyncParsableCommand {
     }
 }
 
-struct Demo: AsyncParsableCommand {
+struct Demo: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Run a receiver and a gateway on loopback, press simulated buttons, take the receiver offline, and show every alert arrive.")
+        abstract: "Run a receiver and a gateway on loopback, press simulated buttons, take the receiver offline, and show every alert arrive.",
+        discussion: "The demo lives in the sibling program panic-gateway-demo, so the daemon itself does not carry a receiver and a certificate authority in memory.")
 
     @Flag(help: "End with one JSON object of the figures (pressed, verified, delivered_after_outage, lost, …).")
     var json = false
@@ -78,16 +78,19 @@ struct Demo: AsyncParsableCommand {
     @Option(help: "Seconds the receiver stays offline.")
     var outage: Double = 3
 
-    func run() async throws {
-        var options = PanicDemo.Demo.Options()
-        options.outageSeconds = outage
-        let result = try await PanicDemo.Demo.run(options)
-        if json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.sortedKeys]
-            print(String(decoding: try encoder.encode(result), as: UTF8.self))
+    func run() throws {
+        let me = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
+        let sibling = me.deletingLastPathComponent().appendingPathComponent("panic-gateway-demo").path
+        guard FileManager.default.isExecutableFile(atPath: sibling) else {
+            FileHandle.standardError.write(Data("panic-gateway: the demo program \(sibling) is missing; build it with `swift build`\n".utf8))
+            throw ExitCode(ExitCodes.startFailed)
         }
-        if result.lost > 0 || result.verified < result.accepted { throw ExitCode.failure }
+        var args = [sibling, "--outage", String(outage)]
+        if json { args.append("--json") }
+        let cargs = args.map { strdup($0) } + [nil]
+        execv(sibling, cargs)
+        FileHandle.standardError.write(Data("panic-gateway: cannot run \(sibling): \(String(cString: strerror(errno)))\n".utf8))
+        throw ExitCode(ExitCodes.startFailed)
     }
 }
 
