@@ -8,11 +8,12 @@ PY := $(VENV)/bin/python
 BIN := .build/debug
 
 # Debian packages: C libraries the gateway links, tools the tests drive.
-APT_PACKAGES := libgpiod-dev libudev-dev gpiod udev socat libsqlite3-dev sqlite3 openssl python3 python3-venv
+APT_PACKAGES := libgpiod-dev libudev-dev gpiod udev socat libsqlite3-dev sqlite3 openssl python3 python3-venv \
+	dpkg-dev patchelf binutils debootstrap strace python3-seccomp util-linux
 # Python packages for test peers (independent implementations).
-PY_PACKAGES := pytest http-message-signatures requests cryptography pymodbus==3.16.1 pyserial==3.5
+PY_PACKAGES := pytest http-message-signatures requests cryptography pymodbus==3.16.1 pyserial==3.5 pysiaalarm==3.2.2
 
-.PHONY: all deps build demo test test-swift test-integration check-libgpiod2 check-udev-rules hil bench clean
+.PHONY: all deps build demo test test-swift test-integration test-deploy check-libgpiod2 check-udev-rules hil deb bench clean
 
 all: build
 
@@ -39,13 +40,22 @@ demo: build
 ## test: unit and end-to-end tests in Swift, then integration tests in Python
 test: deps
 	$(SWIFT) build --build-tests
-	$(MAKE) --no-print-directory test-swift test-integration check-libgpiod2 check-udev-rules hil
+	$(MAKE) --no-print-directory test-swift test-integration test-deploy check-libgpiod2 check-udev-rules hil
 
 test-swift:
 	$(SWIFT) test --skip-build
 
 test-integration:
 	PANIC_BIN_DIR=$(CURDIR)/$(BIN) $(PY) -m pytest -q Tests/integration
+
+## test-deploy: the .deb installed into a clean Debian 12 root; units verified and scored
+test-deploy:
+	PANIC_DEB_BIN_DIR=$(CURDIR)/$(BIN) $(PY) -m pytest -q Tests/deploy
+
+## deb: the Debian package from a release build, into .build/deb
+deb: deps
+	$(SWIFT) build -c release
+	bash scripts/build-deb.sh --bin-dir .build/release --out .build/deb
 
 ## check-libgpiod2: the GPIO shim compiles and links against Debian 13's libgpiod 2.x
 check-libgpiod2:

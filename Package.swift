@@ -11,6 +11,7 @@ let package = Package(
         .executable(name: "panic-receiver", targets: ["panic-receiver"]),
         .executable(name: "panic-bench", targets: ["panic-bench"]),
         .executable(name: "panic-gateway-demo", targets: ["panic-gateway-demo"]),
+        .executable(name: "dc09-send", targets: ["dc09-send"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -98,7 +99,7 @@ let package = Package(
         // The daemon: wires inputs, outbox and uplinks into services.
         .target(name: "PanicGatewayKit", dependencies: [
             "PanicCore", "PanicConfig", "PanicPlatform", "PanicSigning", "PanicOutbox",
-            "PanicInputs", "PanicUplink",
+            "PanicInputs", "PanicUplink", "PanicDC09",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -120,6 +121,11 @@ let package = Package(
         .executableTarget(name: "panic-gateway-demo", dependencies: [
             "PanicDemo",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        // Sends alert kinds through a DC-09 destination: the test peer's driver.
+        .executableTarget(name: "dc09-send", dependencies: [
+            "PanicDC09", "PanicConfig", "PanicOutbox", "PanicCore",
+            .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "panicctl", dependencies: [
             "PanicConfig", "PanicSigning", "PanicOutbox", "PanicPlatform",

@@ -40,6 +40,9 @@ for p in "${programs[@]}"; do
   [ -x "$bin_dir/$p" ] || die "$bin_dir/$p is missing: run 'swift build -c release' (or pass --bin-dir .build/debug)"
 done
 
+newer=$(find "$top/Sources" "$top/Package.swift" -newer "$bin_dir/panic-gateway" -type f -print -quit 2>/dev/null || true)
+[ -z "$newer" ] || echo "build-deb: warning: $bin_dir/panic-gateway is older than $newer; the package may not match the source" >&2
+
 if [ -z "$version" ]; then
   # 0.1.0~gitYYYYMMDD.HHMMSS.<commit>: sorts by commit time, says which commit.
   if git -C "$top" rev-parse --verify -q HEAD >/dev/null; then

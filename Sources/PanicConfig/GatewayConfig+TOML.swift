@@ -72,11 +72,39 @@ extension GatewayConfig {
         var uplinks: [UplinkConfig] = []
         let uplinkTables = root.tables("uplinks") ?? []
         if uplinkTables.isEmpty { root.fail("uplinks", "at least one [[uplinks]] table is required: alerts must go somewhere") }
+
         var uplinkNames = Set<String>()
+        var dc09: [DC09Config] = []
         for t in uplinkTables {
-            if let u = readUplink(t, checkFiles: checkFiles) {
-                if !uplinkNames.insert(u.name).inserted { t.fail("name", "\"\(u.name)\" is used by another uplink; names must be unique") }
-                uplinks.append(u)
+            let kinds = "one of: \"https\", \"\(DC09Config.typeName)\""
+            switch t.string("type") ?? "https" {
+            case "https":
+                if let u = readUplink(t, checkFiles: checkFiles) {
+                    if !uplinkNames.insert(u.name).inserted { t.fail("name", "\"\(u.name)\" is used by another uplink; names must be unique") }
+                    uplinks.append(u)
+                }
+            case DC09Config.typeName:
+                guard let name = t.string("name", required: true, allowed: "1 to 64 of a-z A-Z 0-9 . _ -", check: Validate.identifier) else {
+                    t.markConsumedAll()
+                    continue
+                }
+                if let d = DC09Config.read(t, name: name) {
+                    if !uplinkNames.insert(name).inserted { t.fail("name", "\"\(name)\" is used by another uplink; names must be unique") }
+                    dc09.append(d)
+                }
+            case let other:
+                t.fail("type", "\"\(other)\" is not allowed; \(kinds)")
+                t.markConsumedAll()
+            }
+        }
+        for d in dc09 {
+            if d.format == .admCID {
+                for i in inputs where i.spec.zone > 999 || i.spec.area > 99 {
+                    root.fail("inputs", "input \"\(i.spec.name)\" has zone \(i.spec.zone), area \(i.spec.area); ADM-CID (uplink \"\(d.name)\") carries zones up to 999 and areas up to 99")
+                }
+            }
+            for input in d.codes.keys where !inputs.contains(where: { $0.spec.name == input }) {
+                root.fail("uplinks", "uplink \"\(d.name)\": codes names input \"\(input)\", which is not configured")
             }
         }
         root.rejectUnknownKeys()
@@ -85,7 +113,7 @@ extension GatewayConfig {
         return GatewayConfig(
             gatewayID: gatewayID!, site: site!, stateDirectory: stateDir, keyFile: keyFile,
             controlSocket: controlSocket, controlGroup: controlGroup, metricsListen: metrics,
-            maximumTelemetry: maxTelemetry, inputs: inputs, serialDevices: serialDevices, uplinks: uplinks)
+            maximumTelemetry: maxTelemetry, inputs: inputs, serialDevices: serialDevices, uplinks: uplinks, dc09Uplinks: dc09)
     }
 
     static func readInput(_ t: TableReader, stateDir: String, serialDevices: [SerialDeviceConfig]) -> InputConfig? {

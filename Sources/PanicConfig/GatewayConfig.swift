@@ -19,7 +19,13 @@ public struct GatewayConfig: Sendable {
     public var maximumTelemetry: Int
     public var inputs: [InputConfig]
     public var serialDevices: [SerialDeviceConfig]
+    /// HTTPS destinations (`type = "https"`, the default).
     public var uplinks: [UplinkConfig]
+    /// SIA DC-09 destinations (`type = "dc09"`).
+    public var dc09Uplinks: [DC09Config]
+
+    /// Every destination's name, the outbox's delivery columns.
+    public var destinationNames: [String] { uplinks.map(\.name) + dc09Uplinks.map(\.name) }
 
     /// `state_dir/outbox.db`.
     public var outboxPath: String { stateDirectory + "/outbox.db" }

@@ -85,6 +85,9 @@ public final class TableReader {
 
     public func markConsumed(_ key: String) { consumed.insert(key) }
 
+    /// After a fatal problem with the table itself: no complaints about the rest.
+    public func markConsumedAll() { for k in table.keys { consumed.insert(k) } }
+
     /// Call once every known key was read: anything left is an error.
     public func rejectUnknownKeys() {
         let known = consumed.sorted().joined(separator: ", ")

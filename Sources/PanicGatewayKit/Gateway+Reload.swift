@@ -79,18 +79,24 @@ extension Gateway {
 public struct ReloadOnHangup: Service {
     let gateway: Gateway
     let path: String
+    let willReload: @Sendable () -> Void
     let onReload: @Sendable (ReloadOutcome) -> Void
 
-    public init(gateway: Gateway, path: String, onReload: @escaping @Sendable (ReloadOutcome) -> Void = { _ in }) {
+    public init(gateway: Gateway, path: String, willReload: @escaping @Sendable () -> Void = {},
+                onReload: @escaping @Sendable (ReloadOutcome) -> Void = { _ in }) {
         self.gateway = gateway
         self.path = path
+        self.willReload = willReload
         self.onReload = onReload
     }
 
     public func run() async throws {
         let signals = await UnixSignalsSequence(trapping: .sighup)
         await cancelWhenGracefulShutdown {
-            for await _ in signals { onReload(gateway.reload(from: path)) }
+            for await _ in signals {
+                willReload()
+                onReload(gateway.reload(from: path))
+            }
         }
     }
 }

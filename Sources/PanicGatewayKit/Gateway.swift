@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import PanicConfig
+import PanicDC09
 import PanicCore
 import PanicInputs
 import PanicOutbox
@@ -55,10 +56,11 @@ public final class Gateway: Sendable {
         self.config = config
         self.logger = logger
         try FileManager.default.createDirectory(atPath: config.stateDirectory, withIntermediateDirectories: true)
-        let outbox = try Outbox(path: config.outboxPath, destinations: config.uplinks.map(\.name), maximumTelemetry: config.maximumTelemetry)
+        let outbox = try Outbox(path: config.outboxPath, destinations: config.destinationNames, maximumTelemetry: config.maximumTelemetry)
         self.outbox = outbox
 
         let wakeups = Locked<[Wakeup]>([])
+        let dc09Signals = Locked<[DC09Service]>([])
         let hub = EventHub()
         let tracker = DeliveryTracker()
         self.hub = hub
@@ -70,6 +72,7 @@ public final class Gateway: Sendable {
         ) { accepted in
             let urgent = accepted.contains { $0.priority == .alarm }
             for w in wakeups.value { w.signal(urgent: urgent) }
+            for d in dc09Signals.value { d.alertsAccepted(urgent: urgent) }
             tracker.recordAccepted(accepted)
             GatewayMetrics.accepted(accepted)
             if hub.hasSubscribers {
@@ -124,9 +127,29 @@ public final class Gateway: Sendable {
         }
         self.uplinks = uplinks
         wakeups.value = uplinks.map(\.wakeup)
+        var dc09: [DC09Service] = []
+        for c in config.dc09Uplinks {
+            let log = logger
+            dc09.append(try DC09Service(
+                config: c, outbox: outbox, clock: clock, logger: logger, stateDirectory: config.stateDirectory,
+                onDelivered: { pending, at in
+                    tracker.recordDelivered(id: pending.id, destination: c.name, at: at)
+                    GatewayMetrics.delivered(pending, destination: c.name, at: at)
+                    if hub.hasSubscribers {
+                        hub.publish(["type": "delivered", "id": pending.id, "sequence": pending.sequence, "destination": c.name, "wall": at.rfc3339])
+                    }
+                    observer.delivered(c.name, pending, at)
+                },
+                onTrouble: { cause, cleared in
+                    if cleared { log.notice("DC-09 destination recovered", metadata: ["uplink.name": "\(c.name)", "cause": "\(cause)"]) }
+                    else { log.error("DC-09 destination in trouble", metadata: ["uplink.name": "\(c.name)", "cause": "\(cause)"]) }
+                }))
+        }
+        self.dc09 = dc09
+        dc09Signals.value = dc09
         self.pipeline = InputPipelineService(loop: loop, writer: writer, onReady: observer.ready)
         if enableControl {
-            let handler = GatewayControl(config: config, outbox: outbox, loop: loop, writer: writer, uplinks: uplinks,
+            let handler = GatewayControl(config: config, outbox: outbox, loop: loop, writer: writer, uplinks: uplinks, dc09: dc09,
                                          hub: hub, tracker: tracker, clock: clock, signer: signer)
             self.control = ControlServer(path: config.controlSocket, group: config.controlGroup, handler: handler, logger: logger)
         } else {
@@ -158,6 +181,8 @@ public final class Gateway: Sendable {
     }
     let reloadContext: ReloadContext
     private let control: ControlServer?
+    /// SIA DC-09 destinations, each its own delivery state.
+    public let dc09: [DC09Service]
     /// The signing key in use (swapped by a key rotation).
     public let signer: SignerBox
     /// Live events for control-socket clients.
@@ -167,14 +192,18 @@ public final class Gateway: Sendable {
     /// Every long-running job, in start order (shutdown runs in reverse, so
     /// uplinks stop first and the writer commits last).
     public var services: [any Service] {
-        [pipeline] + uplinks.map { $0 as any Service } + (control.map { [$0 as any Service] } ?? [])
+        [pipeline] + uplinks.map { $0 as any Service } + dc09.map { $0 as any Service } + (control.map { [$0 as any Service] } ?? [])
     }
 
     /// Runs until SIGTERM or SIGINT, then shuts down gracefully; with
     /// `configPath`, SIGHUP reloads the configuration from it.
-    public func run(configPath: String? = nil, extraServices: [any Service] = []) async throws {
-        var all = services + extraServices
-        if let configPath { all.append(ReloadOnHangup(gateway: self, path: configPath)) }
+    public func run(configPath: String? = nil, extraServices: [any Service] = [],
+                    willReload: @escaping @Sendable () -> Void = {},
+                    onReload: @escaping @Sendable (ReloadOutcome) -> Void = { _ in }) async throws {
+        var all = services
+        if let configPath { all.append(ReloadOnHangup(gateway: self, path: configPath, willReload: willReload, onReload: onReload)) }
+        // Last to start, first to hear of shutdown: the watchdog says STOPPING=1.
+        all += extraServices
         let group = ServiceGroup(configuration: .init(
             services: all.map { .init(service: $0) }, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import PanicConfig
+import PanicDC09
 import PanicCore
 import PanicInputs
 import PanicOutbox
@@ -15,6 +16,7 @@ final class GatewayControl: ControlHandler, @unchecked Sendable {
     let loop: InputLoop
     let writer: AlertWriter
     let uplinks: [UplinkService]
+    let dc09: [DC09Service]
     let hub: EventHub
     let tracker: DeliveryTracker
     let clock: any GatewayClock
@@ -22,7 +24,7 @@ final class GatewayControl: ControlHandler, @unchecked Sendable {
     let started = Date()
     private let testing = Locked<Set<Int>>([])
 
-    init(config: GatewayConfig, outbox: Outbox, loop: InputLoop, writer: AlertWriter, uplinks: [UplinkService],
+    init(config: GatewayConfig, outbox: Outbox, loop: InputLoop, writer: AlertWriter, uplinks: [UplinkService], dc09: [DC09Service],
          hub: EventHub, tracker: DeliveryTracker, clock: any GatewayClock, signer: SignerBox) {
         self.signer = signer
         self.config = config
@@ -30,6 +32,7 @@ final class GatewayControl: ControlHandler, @unchecked Sendable {
         self.loop = loop
         self.writer = writer
         self.uplinks = uplinks
+        self.dc09 = dc09
         self.hub = hub
         self.tracker = tracker
         self.clock = clock
@@ -50,6 +53,7 @@ final class GatewayControl: ControlHandler, @unchecked Sendable {
             case "queue-retry":
                 let n = try outbox.retryNow()
                 for u in uplinks { u.wakeup.signal(urgent: true) }
+                for d in dc09 { d.alertsAccepted(urgent: true) }
                 return .success(["made_due": n])
             case "clock": return .success(Self.clock())
             case "rotate-key": return rotateKey()
@@ -84,6 +88,13 @@ final class GatewayControl: ControlHandler, @unchecked Sendable {
                     "last_error_at": s.lastErrorAt?.rfc3339 as Any, "consecutive_failures": s.consecutiveFailures,
                     "backoff_until": s.backoffUntil?.rfc3339 as Any, "refusal": s.refusal as Any,
                     "last_heartbeat_ack": s.lastHeartbeatAcknowledged?.rfc3339 as Any, "delivered": s.delivered]
+        } + dc09.map { d in
+            let s = d.status
+            return ["name": s.name, "url": "dc09://\(d.config.primary)\(d.config.backup.map { ", backup \($0)" } ?? "") (active: \(s.activeReceiver))", "last_success": s.lastSuccess?.rfc3339 as Any,
+                    "last_error": s.lastError as Any, "last_error_at": s.lastErrorAt?.rfc3339 as Any,
+                    "consecutive_failures": s.consecutiveFailures, "backoff_until": s.backoffUntil?.rfc3339 as Any,
+                    "refusal": s.refusal as Any, "last_heartbeat_ack": s.lastSupervisionAcknowledged?.rfc3339 as Any,
+                    "delivered": s.delivered, "communications_trouble": s.communicationsTrouble, "dc09_sequence": s.lastSequenceNumber]
         }
         return ["gateway_id": config.gatewayID, "site": config.site, "uptime_s": Int(Date().timeIntervalSince(started)),
                 "inputs": inputs, "uplinks": links, "queue": try queueSummary(now: now), "clock": Self.clock(),
@@ -100,8 +111,8 @@ final class GatewayControl: ControlHandler, @unchecked Sendable {
     func queue(limit: Int) throws -> [String: Any] {
         let now = clock.wallNow()
         var pending: [String: Any] = [:]
-        for u in config.uplinks {
-            pending[u.name] = try outbox.pending(destination: u.name, limit: limit).map {
+        for name in config.destinationNames {
+            pending[name] = try outbox.pending(destination: name, limit: limit).map {
                 ["sequence": $0.sequence, "id": $0.id, "kind": $0.kind.rawValue, "attempts": $0.attempts,
                  "accepted_at": $0.acceptedAt.rfc3339, "last_error": $0.lastError as Any,
                  "next_attempt_at": $0.nextAttemptAt.nanosecondsSinceEpoch > 0 ? $0.nextAttemptAt.rfc3339 : NSNull()] as [String: Any]
@@ -206,14 +217,18 @@ final class GatewayControl: ControlHandler, @unchecked Sendable {
             return .failure("the test press was not accepted into the outbox", result)
         }
         result["alert_id"] = alert.id
-        let destinations = config.uplinks.map(\.name)
+        let destinations = config.destinationNames
         let got = tracker.waitForDelivery(id: alert.id, destinations: destinations, timeout: 15)
         result["deliveries"] = destinations.map { d -> [String: Any] in
             if let at = got[d] { return ["destination": d, "acknowledged": true, "latency_ms": Double((at - alert.occurredAt).value) / 1e6] }
-            return ["destination": d, "acknowledged": false, "error": uplinks.first { $0.config.name == d }?.status.lastError as Any]
+            return ["destination": d, "acknowledged": false, "error": lastError(d) as Any]
         }
         let allAcked = destinations.allSatisfy { got[$0] != nil }
         return allAcked ? .success(result) : .failure("the receiver did not acknowledge the test alert", result)
+    }
+
+    func lastError(_ destination: String) -> String? {
+        uplinks.first { $0.config.name == destination }?.status.lastError ?? dc09.first { $0.config.name == destination }?.status.lastError
     }
 
     // MARK: key rotation
@@ -249,11 +264,12 @@ final class GatewayControl: ControlHandler, @unchecked Sendable {
             return .failure("the test alert was not accepted into the outbox")
         }
         for u in uplinks { u.wakeup.signal(urgent: true) }
-        let destinations = config.uplinks.map(\.name)
+        for d in dc09 { d.alertsAccepted(urgent: true) }
+        let destinations = config.destinationNames
         let got = tracker.waitForDelivery(id: alert.id, destinations: destinations, timeout: timeout)
         let rows: [[String: Any]] = destinations.map { d in
             if let at = got[d] { return ["destination": d, "acknowledged": true, "latency_ms": Double((at - alert.acceptedAt).value) / 1e6] }
-            return ["destination": d, "acknowledged": false, "error": uplinks.first { $0.config.name == d }?.status.lastError ?? "no answer within \(Int(timeout)) s"]
+            return ["destination": d, "acknowledged": false, "error": lastError(d) ?? "no answer within \(Int(timeout)) s"]
         }
         let result: [String: Any] = ["alert_id": alert.id, "sequence": alert.sequence, "destinations": rows]
         return destinations.allSatisfy { got[$0] != nil } ? .success(result) : .failure("not every destination acknowledged", result)

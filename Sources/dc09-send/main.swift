@@ -143,7 +143,7 @@ func json(_ a: DC09Acknowledgement, kinds: [Int64: String]) -> String {
 }
 
 let options = parseOptions()
-guard let text = try? String(contentsOfFile: options.config, encoding: .utf8) else { fail("cannot read \(options.config)") }
+guard let text = try? String(contentsOfFile: options.config, encoding: .utf8) else { fail("cannot read \(options.config): check that it exists and is readable") }
 let config: DC09Config
 do {
     config = try DC09Config.parse(toml: text, file: options.config)

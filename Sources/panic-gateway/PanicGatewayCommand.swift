@@ -34,9 +34,14 @@ struct Run: AsyncParsableCommand {
     func run() async throws {
         PriorityLogHandler.bootstrap(level: logLevel)
         let logger = Logger(label: "panic-gateway")
+        let notifier = SystemdNotifier(logger: logger)
         let cfg: GatewayConfig
         do { cfg = try GatewayConfig.load(path: config) }
-        catch { logger.critical("configuration refused:\n\(error)"); throw ExitCode(ExitCodes.configInvalid) }
+        catch {
+            logger.critical("configuration refused:\n\(error)")
+            notifier.status("configuration refused: \(config) (see the journal)")
+            throw ExitCode(ExitCodes.configInvalid)
+        }
         // The key lives in the state directory by default; on a first start
         // outside systemd (which would create it) nothing else has made it yet.
         try? FileManager.default.createDirectory(atPath: cfg.stateDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o750])
@@ -47,23 +52,42 @@ struct Run: AsyncParsableCommand {
             key = k
         } catch {
             logger.critical("\(error)")
+            notifier.status("key file problem: \(cfg.keyFile) (see the journal)")
             throw ExitCode(ExitCodes.keyProblem)
         }
         let gateway: Gateway
         do {
             gateway = try Gateway(config: cfg, key: key, logger: logger, traceEdges: logLevel <= .debug, observer: GatewayObserver(ready: {
                 logger.notice("running", metadata: ["gateway.id": "\(cfg.gatewayID)", "inputs": "\(cfg.inputs.count)", "uplinks": "\(cfg.uplinks.count)"])
+                notifier.ready(status: "running: \(cfg.inputs.count) input(s), \(cfg.uplinks.count + cfg.dc09Uplinks.count) uplink(s)")
             }))
         } catch {
             logger.critical("cannot start: \(error)")
+            notifier.status("cannot start: \(error)")
             throw ExitCode(ExitCodes.startFailed)
         }
         var extra: [any Service] = []
         if let m = cfg.metricsListen {
             extra.append(MetricsService(registry: MetricsService.bootstrap(), host: m.host, port: m.port, outbox: gateway.outbox, loop: gateway.loop, logger: logger))
         }
-        try await gateway.run(configPath: config, extraServices: extra)
+        extra.append(Watchdog(
+            settings: WatchdogSettings.from(environment: ProcessInfo.processInfo.environment),
+            loop: gateway.loop, notifier: notifier, logger: logger))
+        try await gateway.run(
+            configPath: config, extraServices: extra,
+            willReload: { notifier.reloading(status: "reloading \(config)") },
+            onReload: { notifier.ready(status: Self.status(after: $0)) })
         logger.notice("stopped")
+    }
+
+    /// The `STATUS=` line after a reload (`systemctl status` shows it).
+    static func status(after outcome: ReloadOutcome) -> String {
+        switch outcome {
+        case .unchanged: "running; reload: configuration unchanged"
+        case .applied(let restart) where restart.isEmpty: "running; reload applied"
+        case .applied(let restart): "running; reload applied, needs a restart for: \(restart.joined(separator: ", "))"
+        case .refused: "running the previous configuration; reload refused (see the journal)"
+        }
     }
 }
 

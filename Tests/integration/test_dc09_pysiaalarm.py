@@ -8,6 +8,7 @@ receiver acknowledged; pysiaalarm calls back only for frames it accepted.
 
 from __future__ import annotations
 
+import subprocess
 import time
 from pathlib import Path
 
@@ -144,8 +145,6 @@ def test_primary_down_backup_up_then_primary_back(tmp_path: Path):
     config = write_config(tmp_path, dc09_toml(port=primary_port, backup_port=backup_port, failover_after=1, ack_timeout_ms=500))
     args = [binary("dc09-send"), "--config", str(config), "--state-dir", str(tmp_path / "state"), "--timeout", "30",
             "--wait-primary", "panic"]
-    import subprocess
-
     with SiaReceiver(backup_port) as backup:
         proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         try:

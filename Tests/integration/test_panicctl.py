@@ -239,6 +239,30 @@ def test_guided_test_text_output(tmp_path, procs, control_dir):
     assert "press and release btn" in out and "PRESS decided" in out and "acknowledged" in out and "PASS" in out, out
 
 
+def test_guided_test_with_receiver_down_reports_not_acknowledged(tmp_path, procs, control_dir):
+    bench = start_control_bench(procs, tmp_path, control_dir, receiver_up=False)
+    p = start_panicctl(procs, bench, "test", "btn", "--json", "--timeout", "20")
+    wait_until(lambda: bench.input()["test_mode"] is True, 10, "btn in test mode", diagnostics=p.describe)
+    button = Button(bench.setup.fifo)
+    try:
+        button.click(hold_s=0.15, gap_s=0.05)
+    finally:
+        button.close()
+    # The daemon waits up to 15 s for the acknowledgement.
+    wait_until(lambda: not p.alive(), 40, "panicctl test to finish", diagnostics=p.describe)
+    assert p.popen.returncode == 1, p.describe()
+    reply = json.loads(p.stdout())
+    assert reply["ok"] is False and "did not acknowledge" in reply["error"], reply
+    res = reply["result"]
+    assert res["edges"] >= 2 and res["alert_id"], res
+    d = res["deliveries"]
+    assert d[0]["destination"] == UPLINK_NAME and d[0]["acknowledged"] is False and d[0]["error"], d
+    # The test press waits in the queue as a test, not as a panic.
+    q = bench.ctl_json("queue")
+    kinds = {a["id"]: a["kind"] for a in q["pending"][UPLINK_NAME]}
+    assert kinds.get(res["alert_id"]) == "test" and "panic" not in kinds.values(), q
+
+
 def test_guided_test_without_a_press_reports_no_edges(tmp_path, procs, control_dir):
     bench = start_control_bench(procs, tmp_path, control_dir)
     t0 = time.monotonic()

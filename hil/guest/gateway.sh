@@ -141,3 +141,61 @@ hil_edge_marks() {
     print "@@HIL " tag " input=" n " level=" v " edge_ns=" e " read_ns=" r " lat_us=" l
   }'
 }
+
+# hil_gw_start_stamped CONFIG LOG [TIMEOUT_MS]: like hil_gw_start, but the gateway's
+# stderr goes through a fifo to `tee LOG | stampin`: LOG is written live, and each line
+# is also stamped with CLOCK_MONOTONIC when it left the pipe (the log lines carry no
+# time). LOG.stamped ("stampin mono_ns=N <line>") is written once the gateway ended:
+# after hil_stop, `hil_gw_stamped_wait`. Sets HIL_GW_PID and HIL_GW_STAMP_PID.
+hil_gw_start_stamped() {
+  rm -f /tmp/hil-gw.fifo
+  mkfifo /tmp/hil-gw.fifo || hil_fail "mkfifo /tmp/hil-gw.fifo failed"
+  tee "$2" < /tmp/hil-gw.fifo | stampin > "$2.stamped" &
+  HIL_GW_STAMP_PID=$!
+  panic-gateway run --config "$1" --log-level debug > "$2.out" 2> /tmp/hil-gw.fifo &
+  HIL_GW_PID=$!
+  if ! hil_wait_file_line "$2" 'running' "${3:-30000}" "$HIL_GW_PID"; then
+    hil_tail_marks "$2" gateway-log 20
+    hil_fail "panic-gateway did not say 'running' within ${3:-30000} ms (alive: $(kill -0 $HIL_GW_PID 2>/dev/null && echo yes || echo no))"
+  fi
+}
+
+# hil_gw_stamped_wait [TIMEOUT_MS]: waits (default 5 s) for stampin to write LOG.stamped
+# (it prints at end of input, once the gateway has exited).
+hil_gw_stamped_wait() {
+  local i=0 n=$(( ${1:-5000} / 20 ))
+  while kill -0 "$HIL_GW_STAMP_PID" 2>/dev/null && [ "$i" -lt "$n" ]; do usleep 20000; i=$((i + 1)); done
+  kill -0 "$HIL_GW_STAMP_PID" 2>/dev/null && { hil_mark stampin-stuck after_ms="${1:-5000}"; return 1; }
+  return 0
+}
+
+# hil_wait_lines FILE REGEX N TIMEOUT_MS [PID]: waits until FILE has at least N lines
+# matching REGEX (grep -E); fails early if PID (given) exits. Returns 1 on timeout.
+hil_wait_lines() {
+  local deadline=$(( $(monotime) + $4 * 1000000 ))
+  while :; do
+    [ "$(grep -cE "$2" "$1" 2>/dev/null)" -ge "$3" ] 2>/dev/null && return 0
+    if [ -n "${5:-}" ] && ! kill -0 "$5" 2>/dev/null; then
+      [ "$(grep -cE "$2" "$1" 2>/dev/null)" -ge "$3" ] 2>/dev/null && return 0
+      return 1
+    fi
+    [ "$(monotime)" -lt "$deadline" ] || return 1
+    usleep 5000
+  done
+}
+
+# hil_stamped_marks LOG.stamped REGEX [TAG]: the stamped gateway log lines matching REGEX
+# as "@@HIL TAG mono_ns=N prio=P msg=words_joined_by_ key=value …" markers (default gw-log).
+hil_stamped_marks() {
+  grep -aE "$2" "$1" | tr -d '\r' | awk -v tag="${3:-gw-log}" '{
+    t = $2; sub(/^mono_ns=/, "", t)
+    p = $3; pr = ""
+    if (match(p, /^<[0-9]>/)) { pr = substr(p, 2, 1); p = substr(p, 4) }
+    msg = p; i = 4
+    if (index(p, "=")) { msg = ""; i = 3; $3 = p }
+    for (; i <= NF && !index($i, "="); i++) msg = msg (msg == "" ? "" : "_") $i
+    rest = ""
+    for (; i <= NF; i++) rest = rest " " $i
+    print "@@HIL " tag " mono_ns=" t " prio=" pr " msg=" msg rest
+  }'
+}

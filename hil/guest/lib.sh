@@ -43,3 +43,16 @@ hil_wait_requested() {
 
 # hil_prefix CMD...: runs CMD, each output line prefixed with "@@HIL " (a marker).
 hil_prefix() { "$@" 2>&1 | sed 's/^/@@HIL /'; }
+
+# hil_rt_offset: prints "OFFSET_NS SPAN_NS": CLOCK_REALTIME minus CLOCK_MONOTONIC,
+# from the tightest of 3 tries of monotime, monotime realtime, monotime (the realtime
+# read is taken as the midpoint; the error is at most SPAN/2). Constant in the guest
+# (nothing steps its clock): converts CLOCK_MONOTONIC stamps to the wall clock.
+hil_rt_offset() {
+  local i a r b best="" span=""
+  for i in 1 2 3; do
+    a=$(monotime); r=$(monotime realtime); b=$(monotime)
+    if [ -z "$span" ] || [ $((b - a)) -lt "$span" ]; then span=$((b - a)); best=$((r - (a + b) / 2)); fi
+  done
+  echo "$best $span"
+}

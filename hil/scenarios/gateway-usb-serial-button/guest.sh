@@ -1,0 +1,96 @@
+# Runs in the guest as /scenario.sh (busybox sh). The host driver (./host) answers each
+# "host-do action=… n=…" marker: add (QMP device_add), press/release (a line into the
+# chardev), del (QMP device_del).
+. /hil/lib.sh
+. /hil/gateway.sh
+for m in usbcore xhci_hcd xhci_pci usbserial ftdi_sio; do
+  [ -d "/sys/module/$m" ] || hil_fail "module $m not loaded"
+done
+[ -e /dev/ttyUSB0 ] && hil_fail "/dev/ttyUSB0 exists before the hot-add"
+[ -e /run/udev/control ] && hil_fail "/run/udev/control exists: this scenario is about a system without udevd"
+DB=/state/receiver.db
+LOG=/tmp/gateway.log
+mkdir -p /state
+set -- $(hil_rt_offset)
+hil_mark clock rt_minus_mono_ns="$1" span_ns="$2"
+
+PUB=$(hil_gw_keygen /state/gateway.key)
+[ -n "$PUB" ] || hil_fail "panic-gateway keygen printed no public key"
+hil_receiver_start "$DB" "$PUB" /tmp/receiver.log
+hil_gw_config /tmp/gateway.toml /state "$HIL_RX_URL" '
+[[serial_devices]]
+name = "box"
+protocol = "line"
+vendor_id = "0403"
+product_id = "6001"
+baud = 115200
+absent_grace_s = 2
+
+[[inputs]]
+name = "box-1"
+kind = "panic"
+zone = 4
+source = { type = "serial", device = "box", button = "1" }'
+t_start=$(monotime)
+hil_gw_start_stamped /tmp/gateway.toml "$LOG"
+hil_mark gw-running start_mono_ns="$t_start" running_mono_ns="$(monotime)"
+
+# wait_alerts N TIMEOUT_MS WHAT: the receiver holds at least N alerts, else fail.
+wait_alerts() {
+  local n
+  n=$(hil_wait_count "$DB" "SELECT count(*) FROM alerts" "$1" "$2") && return 0
+  hil_tail_marks "$LOG" gateway-log 25
+  hil_dump_rx_alerts "$DB" rx-alert-so-far
+  hil_fail "receiver has $n alert(s), expected $1 ($3) within $2 ms"
+}
+# host_do ACTION N: asks the host driver to act.
+host_do() { hil_mark host-do action="$1" n="$2" mono_ns="$(monotime)"; }
+
+# Absent at start: trouble once the 2 s grace has passed.
+wait_alerts 1 8000 "trouble: device absent past absent_grace_s = 2"
+hil_mark absent-trouble-seen mono_ns="$(monotime)"
+
+# add N: hot-add; the node appears; the gateway must open it within 1 s (3 s bound here,
+# the check holds it to 1 s from the stamps).
+add() {
+  host_do add "$1"
+  t=$(waitpath /dev/ttyUSB0 20000) || hil_fail "no /dev/ttyUSB0 within 20 s of host-do add n=$1"
+  hil_mark node-up n="$1" mono_ns="$t"
+  hil_wait_lines "$LOG" 'serial device open' "$1" 3000 "$HIL_GW_PID" || {
+    hil_tail_marks "$LOG" gateway-log 25
+    hil_fail "the gateway did not log 'serial device open' (#$1) within 3 s of /dev/ttyUSB0 appearing"; }
+  hil_mark gw-open n="$1" mono_ns="$(monotime)"
+}
+# press_release N FIRST: presses (alert FIRST), releases (alert FIRST+1).
+press_release() {
+  host_do press "$1"
+  wait_alerts "$2" 10000 "panic for press $1"
+  hil_mark done action=press n="$1" mono_ns="$(monotime)"
+  host_do release "$1"
+  wait_alerts $(($2 + 1)) 10000 "restore(panic) for release $1"
+  hil_mark done action=release n="$1" mono_ns="$(monotime)"
+}
+
+add 1
+wait_alerts 2 5000 "restore(trouble) once the device was opened"
+press_release 1 3
+
+hil_mark ready-for-del n=1 rt_ns="$(monotime realtime)"
+host_do del 1
+t=$(waitpath -g /dev/ttyUSB0 20000) || hil_fail "/dev/ttyUSB0 still there 20 s after host-do del"
+hil_mark node-gone n=1 mono_ns="$t"
+wait_alerts 5 5000 "trouble after the device was removed"
+hil_mark done action=del n=1 mono_ns="$(monotime)"
+
+add 2
+wait_alerts 6 5000 "restore(trouble) once the device was back and reopened"
+press_release 2 7
+
+usleep 1000000   # anything more (a duplicate, a late trouble) would be here by now
+hil_dump_rx_alerts "$DB"
+hil_stop "$HIL_GW_PID"; hil_mark gateway-exit rc=$?
+hil_gw_stamped_wait 5000
+hil_stop "$HIL_RX_PID"; hil_mark receiver-exit rc=$?
+hil_stamped_marks "$LOG.stamped" 'serial device|udevd|uevent|hotplug|serial input|edge edge'
+hil_mark gw-log-lines n="$(wc -l < "$LOG")"
+grep -a '^<[0-3]>' "$LOG" | head -n 8 | sed 's/^/@@HIL gateway-error /'
