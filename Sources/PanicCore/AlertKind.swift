@@ -1,6 +1,8 @@
 /// What an alert reports.
 public enum AlertKind: String, Codable, Sendable, CaseIterable {
     case panic, duress, tamper, trouble, restore, test, heartbeat
+    /// A sensor input changed (a door contact, a motion detector): telemetry.
+    case sensor
 
     /// Panic, duress and tamper: sent before anything else, never evicted.
     public var isAlarm: Bool { self == .panic || self == .duress || self == .tamper }
@@ -19,6 +21,8 @@ public enum AlertPriority: Int, Sendable, Comparable, Codable {
 /// What kind of thing an input is wired to; decides the alert a press raises.
 public enum InputKind: String, Sendable, CaseIterable, Codable {
     case panic, duress, tamper
+    /// Not an alarm: reported as telemetry (kind `sensor`, its restore on release).
+    case sensor
 
     /// The alert a press on this input raises.
     public var alertKind: AlertKind {
@@ -26,6 +30,7 @@ public enum InputKind: String, Sendable, CaseIterable, Codable {
         case .panic: .panic
         case .duress: .duress
         case .tamper: .tamper
+        case .sensor: .sensor
         }
     }
 }

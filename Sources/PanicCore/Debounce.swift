@@ -39,6 +39,14 @@ public struct DebounceDecision: Sendable, Equatable, CustomStringConvertible {
     /// From the first to the last edge of that train.
     public var bounce: Nanoseconds
 
+    public init(pressed: Bool, firstEdge: MonotonicInstant, decidedAt: MonotonicInstant, edges: Int, bounce: Nanoseconds) {
+        self.pressed = pressed
+        self.firstEdge = firstEdge
+        self.decidedAt = decidedAt
+        self.edges = edges
+        self.bounce = bounce
+    }
+
     public var description: String {
         "\(pressed ? "press" : "release") first-edge=\(firstEdge) decided=\(decidedAt) edges=\(edges) bounce=\(bounce)"
     }

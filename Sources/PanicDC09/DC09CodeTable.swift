@@ -11,6 +11,7 @@ import PanicCore
 /// | duress | HA / HH | 1121 / 3121 |
 /// | tamper | TA / TR | 1137 / 3137 |
 /// | trouble | YX / YZ | 1300 / 3300 |
+/// | sensor (untyped zone) | UA / UR | 1140 / 3140 |
 /// | test (a technician's) | RX | 1601 (3601 for its release) |
 /// | heartbeat (periodic test) | RP | 1602 |
 ///
@@ -30,6 +31,7 @@ public struct DC09CodeTable: Sendable, Equatable {
         .tamper: Codes(sia: "TA", siaRestore: "TR", cid: 137),
         .trouble: Codes(sia: "YX", siaRestore: "YZ", cid: 300),
         .test: Codes(sia: "RX", siaRestore: "RX", cid: 601),
+        .sensor: Codes(sia: "UA", siaRestore: "UR", cid: 140),
         .heartbeat: Codes(sia: "RP", siaRestore: "RP", cid: 602),
     ]
 

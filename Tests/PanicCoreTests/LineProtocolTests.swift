@@ -100,3 +100,32 @@ struct LineProtocolTests {
         }
     }
 }
+
+@Suite("Alert rules")
+struct AlertRulesTests {
+    let decision = DebounceDecision(pressed: true, firstEdge: .init(nanoseconds: 5), decidedAt: .init(nanoseconds: 6), edges: 3, bounce: .init(1_000_000))
+
+    func spec(_ kind: InputKind) -> InputSpec {
+        InputSpec(name: "i", kind: kind, zone: 7, area: 2, contact: .normallyOpen, debounce: .init(mode: .stable, window: .milliseconds(20)))
+    }
+
+    @Test("a press raises the input's kind; a release its restore; alarms travel first, sensors as telemetry",
+          arguments: [(InputKind.panic, AlertPriority.alarm), (.duress, .alarm), (.tamper, .alarm), (.sensor, .telemetry)])
+    func pressAndRelease(kind: InputKind, priority: AlertPriority) {
+        let at = WallTime(secondsSinceEpoch: 1_800_000_000)
+        let press = AlertRules.draft(for: decision, of: spec(kind), occurredAt: at, clockSynchronized: true, test: false)
+        #expect(press.kind == kind.alertKind && press.restores == nil && press.zone == 7 && press.area == 2)
+        #expect(press.priority == priority)
+        #expect(press.detail == "edges=3 bounce_ms=1.000")
+        var release = decision
+        release.pressed = false
+        let restore = AlertRules.draft(for: release, of: spec(kind), occurredAt: at, clockSynchronized: true, test: false)
+        #expect(restore.kind == .restore && restore.restores == kind.alertKind && restore.priority == priority)
+    }
+
+    @Test("in test mode a press is a test alert, never the input's alarm")
+    func testMode() {
+        let d = AlertRules.draft(for: decision, of: spec(.panic), occurredAt: .init(secondsSinceEpoch: 0), clockSynchronized: false, test: true)
+        #expect(d.kind == .test && d.test && d.priority == .telemetry)
+    }
+}

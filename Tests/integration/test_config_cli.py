@@ -52,7 +52,7 @@ CASES = [
      "zonee = 5", "inputs[0].zonee", "unknown key"),
     ("bad-enum",
      lambda t: t.replace('kind = "panic"', 'kind = "fire"'),
-     'kind = "fire"', "inputs[0].kind", '"fire" is not allowed; one of: "panic", "duress", "tamper"'),
+     'kind = "fire"', "inputs[0].kind", '"fire" is not allowed; one of: "panic", "duress", "tamper", "sensor"'),
     ("bad-debounce-mode",
      lambda t: t.replace('mode = "immediate"', 'mode = "instant"'),
      'mode = "instant"', "inputs[0].debounce.mode", '"instant" is not allowed'),
