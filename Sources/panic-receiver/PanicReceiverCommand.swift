@@ -64,7 +64,7 @@ struct Tail: AsyncParsableCommand {
         var cursor = max(0, try store.lastEventNumber() - Int64(last))
         while true {
             for e in try store.events(after: cursor) {
-                emit("\(e.at.rfc3339)  \(e.gatewayID)  \(e.type.uppercased().padding(toLength: 8, withPad: " ", startingAt: 0))  \(e.text)")
+                emit("\(e.at.rfc3339)  \(e.gatewayID)  \(e.type.uppercased() + String(repeating: " ", count: max(0, 9 - e.type.count)))  \(e.text)")
                 cursor = e.number
             }
             if noFollow { return }

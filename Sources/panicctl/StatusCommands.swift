@@ -55,20 +55,20 @@ struct Watch: ParsableCommand {
 
     func run() throws {
         let reply = try daemon.call("watch", args: ["inputs": inputs]) { e in
-            if daemon.json { print(Output.json(e).replacingOccurrences(of: "\n", with: "")); fflushStdout(); return }
+            if daemon.json { emit(Output.json(e).replacingOccurrences(of: "\n", with: "")); fflushStdout(); return }
             let type = text(e["type"])
             switch type {
             case "edge":
-                print("\(text(e["wall"]))  \(text(e["input"]).padding(toLength: 16, withPad: " ", startingAt: 0)) edge level=\(text(e["level"])) mono=\(text(e["mono_ns"])) read+\(text(e["read_latency_us"]))µs")
+                emit("\(text(e["wall"]))  \(text(e["input"]).padding(toLength: 16, withPad: " ", startingAt: 0)) edge level=\(text(e["level"])) mono=\(text(e["mono_ns"])) read+\(text(e["read_latency_us"]))µs")
             case "press", "release":
-                print("\(text(e["wall"]))  \(text(e["input"]).padding(toLength: 16, withPad: " ", startingAt: 0)) " + Output.warn(type.uppercased())
+                emit("\(text(e["wall"]))  \(text(e["input"]).padding(toLength: 16, withPad: " ", startingAt: 0)) " + Output.warn(type.uppercased())
                       + " first-edge=\(text(e["first_edge_wall"])) edges=\(text(e["edges"])) bounce=\(text(e["bounce_ms"]))ms")
             case "trouble":
-                print("\(text(e["wall"]))  \(text(e["input"]).padding(toLength: 16, withPad: " ", startingAt: 0)) " + Output.bad("TROUBLE") + " \(text(e["cause"]))")
+                emit("\(text(e["wall"]))  \(text(e["input"]).padding(toLength: 16, withPad: " ", startingAt: 0)) " + Output.bad("TROUBLE") + " \(text(e["cause"]))")
             case "watching":
-                print("watching \((e["inputs"] as? [String] ?? []).joined(separator: ", ")) — Ctrl-C to stop")
+                emit("watching \((e["inputs"] as? [String] ?? []).joined(separator: ", ")) — Ctrl-C to stop")
             default:
-                print("\(text(e["wall"]))  \(type) \(text(e["input"] ?? e["id"]))")
+                emit("\(text(e["wall"]))  \(type) \(text(e["input"] ?? e["id"]))")
             }
             fflushStdout()
         }
@@ -76,4 +76,10 @@ struct Watch: ParsableCommand {
     }
 }
 
-func fflushStdout() { FileHandle.standardOutput.synchronizeFile() }
+func fflushStdout() {}
+
+/// Streamed output goes out unbuffered, line by line, so a pipe sees each
+/// event as it happens (emit() is block-buffered when stdout is not a tty).
+func emit(_ line: String) {
+    FileHandle.standardOutput.write(Data((line + "\n").utf8))
+}

@@ -14,11 +14,11 @@ struct TestInput: ParsableCommand {
         let reply = try daemon.call("test", args: ["input": input, "timeout_s": timeout]) { e in
             guard !daemon.json else { return }
             switch text(e["type"]) {
-            case "ready": print(Output.warn(">>> \(text(e["message"]))"))
-            case "edge": print("  edge level=\(text(e["level"]))")
-            case "press": print("  PRESS decided: \(text(e["edges"])) edge(s), bounce \(text(e["bounce_ms"])) ms")
-            case "release": print("  RELEASE decided")
-            case "trouble": print(Output.bad("  TROUBLE: \(text(e["cause"]))"))
+            case "ready": emit(Output.warn(">>> \(text(e["message"]))"))
+            case "edge": emit("  edge level=\(text(e["level"]))")
+            case "press": emit("  PRESS decided: \(text(e["edges"])) edge(s), bounce \(text(e["bounce_ms"])) ms")
+            case "release": emit("  RELEASE decided")
+            case "trouble": emit(Output.bad("  TROUBLE: \(text(e["cause"]))"))
             default: break
             }
             fflushStdout()

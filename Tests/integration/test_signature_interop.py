@@ -27,6 +27,7 @@ from http_message_signatures import (
 )
 
 from conftest import (
+    receiver_tail,
     GATEWAY_ID,
     Button,
     alert_body,

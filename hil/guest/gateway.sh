@@ -196,6 +196,13 @@ hil_stamped_marks() {
     for (; i <= NF && !index($i, "="); i++) msg = msg (msg == "" ? "" : "_") $i
     rest = ""
     for (; i <= NF; i++) rest = rest " " $i
-    print "@@HIL " tag " mono_ns=" t " prio=" pr " msg=" msg rest
+    # quoted values (key="a b") as one word: spaces inside quotes become _, quotes go
+    out = ""; q = 0
+    for (k = 1; k <= length(rest); k++) {
+      c = substr(rest, k, 1)
+      if (c == "\"") { q = !q; continue }
+      out = out ((q && c == " ") ? "_" : c)
+    }
+    print "@@HIL " tag " mono_ns=" t " prio=" pr " msg=" msg out
   }'
 }

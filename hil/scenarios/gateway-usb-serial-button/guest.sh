@@ -107,6 +107,6 @@ hil_dump_rx_alerts "$DB"
 hil_stop "$HIL_GW_PID"; hil_mark gateway-exit rc=$?
 hil_gw_stamped_wait 5000
 hil_stop "$HIL_RX_PID"; hil_mark receiver-exit rc=$?
-hil_stamped_marks "$LOG.stamped" 'serial device|udevd|uevent|hotplug|serial input|edge edge'
+hil_stamped_marks "$LOG.stamped" 'serial device|udevd|uevent|hotplug|serial input|edge edge|>running '
 hil_mark gw-log-lines n="$(wc -l < "$LOG")"
 grep -a '^<[0-3]>' "$LOG" | head -n 8 | sed 's/^/@@HIL gateway-error /'
