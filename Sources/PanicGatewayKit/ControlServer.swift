@@ -75,6 +75,10 @@ public final class ControlServer: Service, @unchecked Sendable {
             _ = fcntl(client, F_SETFD, FD_CLOEXEC)
             var timeout = timeval(tv_sec: 2, tv_usec: 0)
             setsockopt(client, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+            // A client that connects and says nothing gives its slot back after
+            // 30 s, so idle connections cannot lock the technician out.
+            var idle = timeval(tv_sec: 30, tv_usec: 0)
+            setsockopt(client, SOL_SOCKET, SO_RCVTIMEO, &idle, socklen_t(MemoryLayout<timeval>.size))
             let count = clients.mutate { c -> Int in c += 1; return c }
             let t = Thread { [self] in
                 defer { close(client); clients.mutate { $0 -= 1 } }

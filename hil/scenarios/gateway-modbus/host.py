@@ -90,7 +90,11 @@ while True:
         t0 = time.monotonic()
         qmp.execute("device_add", driver="usb-serial", id="io%s" % n, chardev="mb", bus="xhci.0")
         _, t_up = con.wait_for(r"@@HIL node-up n=%s " % n, 30)
-        emit(results, add_to_node_ms=ms(t0, t_up))
+        _, t_open = con.wait_for(r"@@HIL gw-open n=%s " % n, 60)
+        # The gateway polls at once on open: when the first and second requests came,
+        # against the moment the host saw the guest's gw-open marker (console).
+        ts = [p[0] for p in polls[:2]]
+        emit(results, add_to_node_ms=ms(t0, t_up), first_polls_minus_open_seen_ms=",".join(ms(t_open, t) for t in ts) or "none")
     elif action_ in ("flip1", "flip0"):
         state["di4"] = int(action_[-1])
         _, t1 = con.wait_for(done, 30)

@@ -106,7 +106,44 @@ usleep 1000000   # anything more (a duplicate, a late trouble) would be here by 
 hil_dump_rx_alerts "$DB"
 hil_stop "$HIL_GW_PID"; hil_mark gateway-exit rc=$?
 hil_gw_stamped_wait 5000
-hil_stop "$HIL_RX_PID"; hil_mark receiver-exit rc=$?
 hil_stamped_marks "$LOG.stamped" 'serial device|udevd|uevent|hotplug|serial input|edge edge|>running '
 hil_mark gw-log-lines n="$(wc -l < "$LOG")"
 grep -a '^<[0-3]>' "$LOG" | head -n 8 | sed 's/^/@@HIL gateway-error /'
+
+# Cold start: a second gateway starts while the box is plugged in (found by enumeration,
+# not by an event); it must open it within 1 s and read a press.
+if [ -e /dev/ttyUSB0 ]; then
+  base=$(hil_sql "$DB" "SELECT count(*) FROM alerts")
+  LOG=/tmp/gateway2.log
+  hil_gw_start_stamped /tmp/gateway.toml "$LOG"
+  hil_mark gw2-running mono_ns="$(monotime)" alerts_before="$base"
+  if hil_wait_lines "$LOG" 'serial device open' 1 3000 "$HIL_GW_PID"; then
+    hil_mark gw-open n=3 mono_ns="$(monotime)"
+    usleep 300000
+    host_do press 3
+    if n=$(hil_wait_count "$DB" "SELECT count(*) FROM alerts" $((base + 1)) 3000); then
+      hil_mark done action=press n=3 mono_ns="$(monotime)"
+      host_do release 3
+      wait_alerts $((base + 2)) 10000 "restore(panic) for release 3 (cold start)"
+      hil_mark done action=release n=3 mono_ns="$(monotime)"
+    else
+      # Unread? Any uevent makes the loop go round once: a "change" on the tty.
+      hil_mark cold-press-missing waited_ms=3000 alerts="$n"
+      echo change > /sys/class/tty/ttyUSB0/uevent
+      n=$(hil_wait_count "$DB" "SELECT count(*) FROM alerts" $((base + 1)) 3000)
+      hil_mark cold-press-after-uevent alerts="$n" expected=$((base + 1))
+      hil_mark done action=press n=3 mono_ns="$(monotime)"
+    fi
+  else
+    hil_mark gw-open-missing n=3 waited_ms=3000
+    hil_tail_marks "$LOG" gateway-log 12
+  fi
+  usleep 500000
+  hil_dump_rx_alerts "$DB" rx-alert2
+  hil_stop "$HIL_GW_PID"; hil_mark gateway2-exit rc=$?
+  hil_gw_stamped_wait 5000
+  hil_stamped_marks "$LOG.stamped" 'serial device|udevd|serial input|edge edge|>running ' gw2-log
+else
+  hil_mark cold-start-skipped reason=no_ttyUSB0
+fi
+hil_stop "$HIL_RX_PID"; hil_mark receiver-exit rc=$?
