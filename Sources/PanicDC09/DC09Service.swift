@@ -37,7 +37,7 @@ public final class DC09Service: Service, @unchecked Sendable {
     let logger: Logger
     let composer: DC09Composer
     let codes: DC09CodeTable
-    let wakeup = DC09Wakeup()
+    let wakeup = Wakeup()
     let onAcknowledged: @Sendable (DC09Acknowledgement) -> Void
     let onDelivered: @Sendable (PendingAlert, WallTime) -> Void
     let onTrouble: @Sendable (_ cause: String, _ cleared: Bool) -> Void

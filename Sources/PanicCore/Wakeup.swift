@@ -1,5 +1,3 @@
-import PanicCore
-
 /// A coalescing wake-up signal between the outbox writer and a delivery
 /// loop. `signal` never blocks; `wait` returns on a signal or a timeout.
 public final class Wakeup: @unchecked Sendable {
