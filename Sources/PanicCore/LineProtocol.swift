@@ -147,7 +147,16 @@ public struct LineProtocolDriver: SerialDriver {
     }
 
     public mutating func tick(now: MonotonicInstant) -> [DriverOutput] {
-        guard let t = heartbeatTimeout, let last = lastHeard, !silent, now - last >= t else { return [] }
+        // Every path leaves `wakeAt` in the future or nil: a deadline left in
+        // the past would have the input loop call again at once, for ever.
+        guard let t = heartbeatTimeout, let last = lastHeard, !silent else {
+            wakeAt = nil
+            return []
+        }
+        guard now - last >= t else {
+            wakeAt = last + t
+            return []
+        }
         silent = true
         wakeAt = nil
         return [.trouble(ports: nil, cause: "device silent: no heartbeat for \(Int((now - last).milliseconds)) ms", cleared: false)]

@@ -168,6 +168,8 @@ public final class InputLoop: @unchecked Sendable {
         for d in devices.indices where !kept.contains(ObjectIdentifier(devices[d].source)) {
             devices[d].source.start { handle($0, device: d) }
         }
+        touched = Set(devices.indices)
+        settleDeadlines()
         syncAll()
         done.signal()
     }
@@ -201,9 +203,12 @@ public final class InputLoop: @unchecked Sendable {
         ready.reserveCapacity(64)
         for d in devices.indices {
             devices[d].source.start { handle($0, device: d) }
+            touched.insert(d)
         }
-        syncAll()
+        // Settling may open devices (hotplug found them at start): register
+        // their descriptors before the first wait, or nothing wakes us for them.
         settleDeadlines()
+        syncAll()
         while true {
             do {
                 try epoll.wait(into: &ready)
@@ -238,6 +243,7 @@ public final class InputLoop: @unchecked Sendable {
             default:
                 let d = Int(r.token)
                 guard d < devices.count else { continue }
+                touched.insert(d)
                 let source = devices[d].source
                 if r.readable { source.readReady { handle($0, device: d) } }
                 if r.hangup {
@@ -250,17 +256,27 @@ public final class InputLoop: @unchecked Sendable {
         return true
     }
 
-    /// Keeps the epoll set in step with each source's current descriptor
-    /// (a device unplugged and back, a chip that appeared).
+    /// Devices whose source ran since the last sync: only they can have
+    /// closed or opened a descriptor.
+    private var touched = Set<Int>()
+
+    /// Keeps the epoll set in step with the sources' current descriptors
+    /// (a device unplugged and back, a chip that appeared). A source that
+    /// closed and reopened within one call may get the same fd number back,
+    /// which the kernel has already dropped from the set: so a touched
+    /// device's fd is added again, and "already there" is fine.
     private func syncAll() {
-        for d in devices.indices {
+        let devicesToSync = touched
+        touched.removeAll(keepingCapacity: true)
+        for d in devicesToSync where d < devices.count {
             let fd = devices[d].source.descriptor
-            guard fd != registered[d] else { continue }
-            if registered[d] >= 0 { epoll.remove(registered[d]) }
+            if fd != registered[d], registered[d] >= 0 { epoll.remove(registered[d]) }
             registered[d] = -1
             guard fd >= 0 else { continue }
             do {
                 try epoll.add(fd, token: UInt64(d))
+                registered[d] = fd
+            } catch where error.errno == EEXIST {
                 registered[d] = fd
             } catch {
                 logger.error("input loop: cannot watch a device's descriptor", metadata: ["error": "\(error)"])
@@ -322,6 +338,7 @@ public final class InputLoop: @unchecked Sendable {
             let source = devices[d].source
             if let at = source.wakeAt, at <= now {
                 source.wake(now: now) { handle($0, device: d) }
+                touched.insert(d)
             }
         }
         for d in devices.indices { consider(devices[d].source.wakeAt) }

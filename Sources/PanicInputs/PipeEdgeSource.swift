@@ -10,7 +10,7 @@ import Glibc
 /// stamp is stamped when read. Stands in for hardware in the demo and tests,
 /// through the same loop and debounce as a real line.
 public final class PipeEdgeSource: InputSource {
-    public let descriptor: Int32
+    public private(set) var descriptor: Int32
     private let name: String
     private let clock: any GatewayClock
     private let logger: Logger
@@ -40,13 +40,14 @@ public final class PipeEdgeSource: InputSource {
         return try syscall("open", path) { open(path, O_RDWR | O_NONBLOCK | O_CLOEXEC) }
     }
 
-    deinit { close(descriptor) }
+    deinit { if descriptor >= 0 { close(descriptor) } }
 
     /// Reads per readiness report; the loop is level-triggered, so a source
     /// with more to say is served again after the others had their turn.
     static let readsPerTurn = 4
 
     public func readReady(emit: (SourceEvent) -> Void) {
+        guard descriptor >= 0 else { return }
         var buffer = [UInt8](repeating: 0, count: 4096)
         for _ in 0..<Self.readsPerTurn {
             let n = buffer.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, 4096) }
@@ -70,7 +71,11 @@ public final class PipeEdgeSource: InputSource {
 
     public func hangup(emit: (SourceEvent) -> Void) {
         // A FIFO opened read-write never hangs up; a pipe whose writer left
-        // has nothing more to say. Either way there is nothing to reopen.
+        // has nothing more to say, and would report hang-up for ever: close it.
+        guard descriptor >= 0 else { return }
+        close(descriptor)
+        descriptor = -1
+        logger.info("simulated input closed: its writer went away", metadata: ["input.name": "\(name)"])
     }
 
     private func parse(_ line: [UInt8], emit: (SourceEvent) -> Void) {

@@ -27,6 +27,8 @@ public final class SerialDeviceSource: InputSource {
     private var modemLevels: [Bool?] = []
     /// Where the device is now, if present.
     public private(set) var path: String?
+    /// The node the open descriptor belongs to.
+    private var openPath: String?
     private var trouble: String?
     private var everOpened = false
     private var graceDeadline: MonotonicInstant?
@@ -72,24 +74,25 @@ public final class SerialDeviceSource: InputSource {
         }
     }
 
-    /// Hotplug: the device is at `devnode` now. Opened on the next wake.
+    /// Hotplug: the device is at `devnode` now. Opened on the next wake
+    /// (after a removal still pending there, if one came in the same batch).
     public func appeared(at devnode: String) {
-        guard fd < 0 else { return }
+        if fd >= 0 && !goneNotice && openPath == devnode { return }
         path = devnode
         retryAt = clock.monotonicNow()
     }
 
     /// Hotplug: the node `devnode` went away.
     public func disappeared(at devnode: String) {
-        guard path == devnode else { return }
-        goneNotice = true
+        guard path == devnode || openPath == devnode else { return }
+        if openPath == devnode { goneNotice = true }
+        if path == devnode { path = match.path }
     }
 
     public func wake(now: MonotonicInstant, emit: (SourceEvent) -> Void) {
         if goneNotice {
             goneNotice = false
             unplugged("device removed", emit: emit, retry: false)
-            path = match.path
         }
         if let r = retryAt, r <= now {
             retryAt = nil
@@ -123,6 +126,7 @@ public final class SerialDeviceSource: InputSource {
             return
         }
         everOpened = true
+        openPath = path
         graceDeadline = nil
         logger.notice("serial device open", metadata: ["device.name": "\(name)", "device.path": "\(path)"])
         if let cause = trouble {
@@ -158,6 +162,7 @@ public final class SerialDeviceSource: InputSource {
         watcher = nil
         close(fd)
         fd = -1
+        openPath = nil
         if case .driver(var d) = proto {
             d.disconnected()
             proto = .driver(d)

@@ -67,6 +67,7 @@ struct LineProtocolTests {
         d.disconnected()
         _ = d.connected(now: t0 + .seconds(1))
         #expect(d.tick(now: t0 + .seconds(2)).isEmpty, "no second silence trouble")
+        #expect(d.wakeAt == nil, "no deadline left in the past: the loop would spin")
         #expect(d.received(Array("HB\n".utf8), now: t0 + .seconds(3)) == [.trouble(ports: nil, cause: "device silent", cleared: true)])
     }
 

@@ -117,4 +117,28 @@ struct SerialSourceTests {
         loop.poke()
         #expect(eventually { log.troubles.count == 2 && log.troubles[1].1 })
     }
+
+    @Test("a removal and a new appearance in one hotplug batch end with the device open at its new node")
+    func replugInOneBatch() throws {
+        let log = EventLog()
+        let source = SerialDeviceSource(
+            name: "usb", match: SerialMatch(vendorID: "0403", productID: "6001"), settings: SerialSettings(),
+            protocol: .driver(LineProtocolDriver(ports: ["1": 0])), clock: clock, logger: logger, absentGrace: .seconds(30))
+        let loop = try InputLoop(inputs: [spec("b1", mode: .immediate)], devices: [.init(source: source, inputs: [0])], clock: clock, logger: logger, sink: log.add)
+        let first = try PseudoTerminal.open(), second = try PseudoTerminal.open()
+        defer { close(first.master); close(first.slave); close(second.master); close(second.slave) }
+        loop.start()
+        defer { loop.stop() }
+        source.appeared(at: first.path)
+        loop.poke()
+        #expect(eventually { source.descriptor >= 0 })
+        // As the hotplug source does on the loop thread: both events, then one wake.
+        source.disappeared(at: first.path)
+        source.appeared(at: second.path)
+        loop.poke()
+        #expect(eventually { log.troubles.count == 2 }, "unplugged, then back")
+        #expect(log.troubles.map(\.1) == [false, true])
+        send(second.master, "BTN 1 PRESS\n")
+        #expect(eventually { log.decisions.count == 1 }, "reads from the new node")
+    }
 }
