@@ -174,13 +174,18 @@ public final class InputLoop: @unchecked Sendable {
         done.signal()
     }
 
-    /// Starts the loop thread.
+    private let started = DispatchSemaphore(value: 0)
+
+    /// Starts the loop thread and returns once every source has made its
+    /// first attempt to open (so "ready" means the inputs are open, and a
+    /// button held at start has been read).
     public func start() {
         let t = Thread { [self] in self.run() }
         t.name = "input-loop"
         t.qualityOfService = .userInteractive
         thread = t
         t.start()
+        started.wait()
     }
 
     /// Stops the loop and waits for its thread to end.
@@ -199,6 +204,9 @@ public final class InputLoop: @unchecked Sendable {
             stateLock.withLock { pendingDevices?.1.signal() }
             finished.signal()
         }
+        // `start()` waits for this; an early return must not leave it waiting.
+        var signalled = false
+        defer { if !signalled { started.signal() } }
         var ready: [Epoll.Readiness] = []
         ready.reserveCapacity(64)
         for d in devices.indices {
@@ -209,6 +217,8 @@ public final class InputLoop: @unchecked Sendable {
         // their descriptors before the first wait, or nothing wakes us for them.
         settleDeadlines()
         syncAll()
+        started.signal()
+        signalled = true
         while true {
             do {
                 try epoll.wait(into: &ready)

@@ -33,7 +33,9 @@ public final class SerialDeviceSource: InputSource {
     private var everOpened = false
     private var graceDeadline: MonotonicInstant?
     private var retryAt: MonotonicInstant?
-    private var goneNotice = false
+    /// When a hotplug removal was reported, until the loop handles it.
+    private var goneAt: MonotonicInstant?
+    private var goneNotice: Bool { goneAt != nil }
     private var rejected = 0
     private var lastComplaint: Int64 = 0
 
@@ -60,7 +62,7 @@ public final class SerialDeviceSource: InputSource {
 
     public var wakeAt: MonotonicInstant? {
         var t: [MonotonicInstant] = [retryAt, graceDeadline].compactMap { $0 }
-        if goneNotice { t.append(clock.monotonicNow()) }
+        if let goneAt { t.append(goneAt) }
         if fd >= 0, case .driver(let d) = proto, let w = d.wakeAt { t.append(w) }
         return t.min()
     }
@@ -85,13 +87,13 @@ public final class SerialDeviceSource: InputSource {
     /// Hotplug: the node `devnode` went away.
     public func disappeared(at devnode: String) {
         guard path == devnode || openPath == devnode else { return }
-        if openPath == devnode { goneNotice = true }
+        if openPath == devnode { goneAt = clock.monotonicNow() }
         if path == devnode { path = match.path }
     }
 
     public func wake(now: MonotonicInstant, emit: (SourceEvent) -> Void) {
         if goneNotice {
-            goneNotice = false
+            goneAt = nil
             unplugged("device removed", emit: emit, retry: false)
         }
         if let r = retryAt, r <= now {
