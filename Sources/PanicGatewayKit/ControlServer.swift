@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import PanicCore
 import PanicPlatform
 import ServiceLifecycle
 #if canImport(Glibc)

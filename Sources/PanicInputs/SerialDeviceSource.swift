@@ -293,13 +293,3 @@ public final class ModemLineWatcher: @unchecked Sendable {
         close(pipeWrite)
     }
 }
-
-final class Locked<Value>: @unchecked Sendable {
-    private let lock = SpinLock()
-    private var stored: Value
-    init(_ value: Value) { stored = value }
-    var value: Value {
-        get { lock.withLock { stored } }
-        set { lock.withLock { stored = newValue } }
-    }
-}
