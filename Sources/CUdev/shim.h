@@ -21,6 +21,8 @@ typedef struct {
     char manufacturer[128];
     char product_name[128];
     char driver[32];
+    char subsystem[16];
+    char sysname[64];
 } cpanic_tty_info;
 
 static inline void cpanic_udev_copy(char *dst, size_t len, const char *src) {
@@ -34,6 +36,8 @@ static inline void cpanic_udev_fill(struct udev_device *d, cpanic_tty_info *o) {
     cpanic_udev_copy(o->action, sizeof o->action, udev_device_get_action(d));
     cpanic_udev_copy(o->devnode, sizeof o->devnode, udev_device_get_devnode(d));
     cpanic_udev_copy(o->syspath, sizeof o->syspath, udev_device_get_syspath(d));
+    cpanic_udev_copy(o->subsystem, sizeof o->subsystem, udev_device_get_subsystem(d));
+    cpanic_udev_copy(o->sysname, sizeof o->sysname, udev_device_get_sysname(d));
     struct udev_device *usb = udev_device_get_parent_with_subsystem_devtype(d, "usb", "usb_device");
     if (usb) {
         cpanic_udev_copy(o->vendor, sizeof o->vendor, udev_device_get_sysattr_value(usb, "idVendor"));
@@ -52,12 +56,13 @@ static inline void cpanic_udev_fill(struct udev_device *d, cpanic_tty_info *o) {
 
 static inline struct udev *cpanic_udev_new(void) { return udev_new(); }
 
-/// A monitor of tty events from `source` ("udev" after rules ran, or
+/// A monitor of tty and gpio events from `source` ("udev" after rules ran, or
 /// "kernel" for raw uevents where no udevd runs), receiving already.
 static inline struct udev_monitor *cpanic_udev_monitor(struct udev *u, const char *source) {
     struct udev_monitor *m = udev_monitor_new_from_netlink(u, source);
     if (!m) return NULL;
     udev_monitor_filter_add_match_subsystem_devtype(m, "tty", NULL);
+    udev_monitor_filter_add_match_subsystem_devtype(m, "gpio", NULL);
     if (udev_monitor_enable_receiving(m) < 0) { int e = errno; udev_monitor_unref(m); errno = e; return NULL; }
     return m;
 }

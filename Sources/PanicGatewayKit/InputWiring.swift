@@ -90,8 +90,9 @@ enum InputWiring {
             sources[key] = source
         }
         let hotplugged = serialSources.filter { $0.match.isHotplug }
-        if !hotplugged.isEmpty {
-            devices.append(.init(source: HotplugSource(devices: hotplugged, logger: logger), inputs: []))
+        let gpioSources = devices.compactMap { $0.source as? GPIOSource }
+        if !hotplugged.isEmpty || !gpioSources.isEmpty {
+            devices.append(.init(source: HotplugSource(devices: hotplugged, gpio: gpioSources, logger: logger), inputs: []))
         }
         return Built(devices: devices, sources: sources)
     }

@@ -1,3 +1,4 @@
+import Foundation
 import Logging
 import PanicCore
 import PanicPlatform
@@ -15,7 +16,13 @@ public final class GPIOSource: InputSource {
     private let retryInterval: Nanoseconds
     private var line: (any GPIOLineHandle)?
     private var trouble: String?
-    public private(set) var wakeAt: MonotonicInstant?
+    private var retryAt: MonotonicInstant?
+    /// The chip's node name (`gpiochip0`) while the line is open.
+    private var openNode: String?
+    /// When hotplug said the open chip was removed, until handled.
+    private var removedAt: MonotonicInstant?
+
+    public var wakeAt: MonotonicInstant? { [retryAt, removedAt].compactMap { $0 }.min() }
 
     public init(name: String, request: GPIOLineRequest, backend: any GPIOBackend = LibgpiodBackend(), clock: any GatewayClock,
                 logger: Logger, retryInterval: Nanoseconds = .seconds(1)) {
@@ -32,8 +39,25 @@ public final class GPIOSource: InputSource {
     public func start(emit: (SourceEvent) -> Void) { open(emit: emit) }
 
     public func wake(now: MonotonicInstant, emit: (SourceEvent) -> Void) {
-        wakeAt = nil
-        open(emit: emit)
+        if removedAt != nil {
+            removedAt = nil
+            if line != nil { fail(.removed(chip: request.chip), emit: emit) }
+            return
+        }
+        retryAt = nil
+        if line == nil { open(emit: emit) }
+    }
+
+    /// Hotplug: a GPIO chip node went away (called on the loop thread).
+    public func chipRemoved(node: String) {
+        guard line != nil, openNode == node else { return }
+        removedAt = clock.monotonicNow()
+    }
+
+    /// Hotplug: a GPIO chip appeared; a line waiting for its chip tries now.
+    public func chipAppeared() {
+        guard line == nil else { return }
+        retryAt = clock.monotonicNow()
     }
 
     private func open(emit: (SourceEvent) -> Void) {
@@ -44,7 +68,8 @@ public final class GPIOSource: InputSource {
             let l = try backend.request(request)
             let level = try l.value()
             line = l
-            wakeAt = nil
+            retryAt = nil
+            openNode = (try? GPIOChips.resolve(request.chip)).map { ($0 as NSString).lastPathComponent }
             if let cause = trouble {
                 trouble = nil
                 logger.notice("GPIO line available again", metadata: ["input.name": "\(name)"])
@@ -59,7 +84,8 @@ public final class GPIOSource: InputSource {
     private func fail(_ error: GPIOError, emit: (SourceEvent) -> Void) {
         line?.close()
         line = nil
-        wakeAt = clock.monotonicNow() + retryInterval
+        openNode = nil
+        retryAt = clock.monotonicNow() + retryInterval
         let cause = error.description
         guard trouble != cause else { return }
         if trouble == nil { emit(.trouble(cause)) }

@@ -7,13 +7,17 @@ import PanicPlatform
 /// back to the kernel's where udevd does not run (and says so).
 public final class HotplugSource: InputSource {
     private let devices: [SerialDeviceSource]
+    private let gpio: [GPIOSource]
     private let logger: Logger
     private var udev: UdevSerial?
     private var fd: Int32 = -1
     private var known: [String: SerialDeviceInfo] = [:]
 
-    public init(devices: [SerialDeviceSource], logger: Logger) {
+    /// - Parameter gpio: GPIO inputs to tell when their chip goes or comes
+    ///   (kernel 6.1 does not wake a blocked poll when a chip is removed).
+    public init(devices: [SerialDeviceSource], gpio: [GPIOSource] = [], logger: Logger) {
         self.devices = devices
+        self.gpio = gpio
         self.logger = logger
     }
 
@@ -35,7 +39,20 @@ public final class HotplugSource: InputSource {
 
     public func readReady(emit: (SourceEvent) -> Void) {
         guard let udev else { return }
-        for event in udev.receive() { route(event.action, event.device) }
+        for event in udev.receive() {
+            if event.subsystem == "gpio" {
+                guard event.sysname.hasPrefix("gpiochip") else { continue }
+                for g in gpio {
+                    switch event.action {
+                    case "remove": g.chipRemoved(node: event.sysname)
+                    case "add", "bind": g.chipAppeared()
+                    default: break
+                    }
+                }
+            } else {
+                route(event.action, event.device)
+            }
+        }
     }
 
     public func hangup(emit: (SourceEvent) -> Void) {}

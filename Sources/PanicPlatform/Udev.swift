@@ -15,6 +15,10 @@ public final class UdevSerial {
     /// A hotplug event.
     public struct Event: Sendable, Equatable {
         public var action: String
+        /// `tty` or `gpio`.
+        public var subsystem: String
+        /// The kernel's name: `ttyUSB0`, `gpiochip0`.
+        public var sysname: String
         public var device: SerialDeviceInfo
     }
 
@@ -52,7 +56,8 @@ public final class UdevSerial {
         var out: [Event] = []
         var info = cpanic_tty_info()
         while out.count < limit, cpanic_udev_monitor_receive(monitor, &info) == 1 {
-            out.append(Event(action: Self.string(&info.action), device: Self.device(&info)))
+            out.append(Event(action: Self.string(&info.action), subsystem: Self.string(&info.subsystem),
+                             sysname: Self.string(&info.sysname), device: Self.device(&info)))
         }
         return out
     }

@@ -143,6 +143,34 @@ struct GPIOSourceTests {
         #expect(eventually { log.decisions.count == 1 })
     }
 
+    @Test("hotplug's word that the chip is gone is trouble at once (6.1 does not wake a poll); its return reopens the line")
+    func chipRemovedByHotplug() throws {
+        let first = FakeLine(level: false), second = FakeLine(level: false)
+        let backend = FakeBackend([.success(first)])
+        let log = EventLog()
+        // A chip given by path resolves to its node name ("null" here), as gpiochipN would.
+        let source = GPIOSource(name: "btn", request: GPIOLineRequest(chip: "/dev/null", line: .offset(0)), backend: backend,
+                                clock: clock, logger: logger, retryInterval: .seconds(30))
+        let l = try InputLoop(channels: [.init(spec: spec("btn"), source: source)], clock: clock, logger: logger, sink: log.add)
+        l.start()
+        defer { l.stop() }
+        #expect(backend.requests == 1)
+        source.chipRemoved(node: "gpiochip9")
+        l.poke()
+        usleep(50_000)
+        #expect(log.troubles.isEmpty, "another chip's removal is not ours")
+        backend.set([.failure(.chipNotFound("/dev/null"))])
+        source.chipRemoved(node: "null")
+        l.poke()
+        #expect(eventually { log.troubles.count == 1 })
+        #expect(log.troubles.first?.0.contains("removed") == true)
+        backend.set([.success(second)])
+        source.chipAppeared()
+        l.poke()
+        #expect(eventually { log.troubles.count == 2 }, "back well before the 30 s retry")
+        #expect(log.troubles.last?.1 == true)
+    }
+
     @Test("a normally-closed loop left open past its limit is reported as tamper, and restored when it closes")
     func cutWire() throws {
         let line = FakeLine(level: true)
