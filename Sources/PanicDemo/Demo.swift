@@ -132,8 +132,7 @@ public enum Demo {
 
         say("\n— receiver offline for \(options.outageSeconds) s —")
         offline.value = true
-        await receiver.triggerGracefulShutdown()
-        try? await receiver.task.value
+        await receiver.stop()
         let beforeOutage = Set(accepted.value.map(\.id))
         await pressAndRelease(lobby, holdMs: 200, label: "lobby-panic")
         say("open the tamper loop (cut wire), then close it")
@@ -157,8 +156,7 @@ public enum Demo {
 
         await gatewayGroup.triggerGracefulShutdown()
         try? await gatewayTask.value
-        await receiver.triggerGracefulShutdown()
-        try? await receiver.task.value
+        await receiver.stop()
 
         let all = accepted.value
         let received = arrivals.value
@@ -183,14 +181,22 @@ public enum Demo {
         return result
     }
 
-    struct RunningReceiver {
+    /// A receiver running in this process; stop it with `stop()`.
+    public struct RunningReceiver: Sendable {
         let group: ServiceGroup
         let task: Task<Void, any Error>
-        func triggerGracefulShutdown() async { await group.triggerGracefulShutdown() }
+        public func triggerGracefulShutdown() async { await group.triggerGracefulShutdown() }
+        /// Shuts down and waits until the server is gone.
+        public func stop() async {
+            await group.triggerGracefulShutdown()
+            _ = try? await task.value
+        }
     }
 
-    static func startReceiver(
-        _ config: ReceiverConfig, logger: Logger, observer: @escaping @Sendable (ReceiverEvent) -> Void,
+    /// Starts the reference receiver in this process and waits until it
+    /// listens; `port` receives the bound port. Shared with the benchmarks.
+    public static func startReceiver(
+        _ config: ReceiverConfig, logger: Logger, observer: @escaping @Sendable (ReceiverEvent) -> Void = { _ in },
         port: Locked<Int>, fixedPort: Int? = nil
     ) async throws -> RunningReceiver {
         var config = config

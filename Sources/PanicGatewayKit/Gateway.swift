@@ -14,18 +14,15 @@ import ServiceLifecycle
 public struct GatewayObserver: Sendable {
     public var accepted: @Sendable ([Alert]) -> Void
     public var delivered: @Sendable (String, PendingAlert, WallTime) -> Void
-    public var loopEvent: @Sendable (InputLoopEvent) -> Void
     public var ready: @Sendable () -> Void
 
     public init(
         accepted: @escaping @Sendable ([Alert]) -> Void = { _ in },
         delivered: @escaping @Sendable (String, PendingAlert, WallTime) -> Void = { _, _, _ in },
-        loopEvent: @escaping @Sendable (InputLoopEvent) -> Void = { _ in },
         ready: @escaping @Sendable () -> Void = {}
     ) {
         self.accepted = accepted
         self.delivered = delivered
-        self.loopEvent = loopEvent
         self.ready = ready
     }
 }
@@ -100,8 +97,7 @@ public final class Gateway: Sendable {
                 GatewayMetrics.trouble(input: table[i].name, active: !cleared)
             case .openLoop(let i, let since, let cleared): writer.submit(.openLoop(input: i, since: since, cleared: cleared))
             }
-            if hub.hasSubscribers { hub.publish(GatewayControl.describe(event, inputs: table, clock: clock).1) }
-            observer.loopEvent(event)
+            if hub.hasSubscribers { hub.publish(GatewayControl.describe(event, inputs: table, clock: clock)) }
         }
 
         let signer = SignerBox(MessageSigner(key: key))
@@ -219,8 +215,14 @@ public final class Gateway: Sendable {
                 .init(destination: $0.destination, pending: $0.pending,
                       oldestPendingAgeSeconds: $0.oldestPendingAcceptedAt.map { (now - $0).seconds })
             },
-            inputs: loop.table.active.compactMap { i in loop.snapshot().indices.contains(i) ? loop.snapshot()[i] : nil }.map { .init(name: $0.name, state: $0.trouble != nil ? "trouble" : $0.pressed ? "pressed" : "idle") },
+            inputs: activeInputs(loop).map { .init(name: $0.name, state: $0.trouble != nil ? "trouble" : $0.pressed ? "pressed" : "idle") },
             clockSynchronized: ClockDiscipline.current().synchronized,
             evictedTelemetry: (try? outbox.evictedTelemetry()) ?? 0, nextPublicKey: (try? KeyFile.load(config.keyFile + ".next"))?.publicKey.base64)
     }
+}
+
+/// The state of the inputs still configured (one snapshot, not one per input).
+func activeInputs(_ loop: InputLoop) -> [InputSnapshot] {
+    let snapshot = loop.snapshot()
+    return loop.table.active.compactMap { snapshot.indices.contains($0) ? snapshot[$0] : nil }
 }

@@ -123,20 +123,20 @@ final class GatewayControl: ControlHandler, @unchecked Sendable {
 
     // MARK: watch
 
-    static func describe(_ e: InputLoopEvent, inputs: InputTable, clock: any GatewayClock) -> (Int, [String: Any]) {
+    static func describe(_ e: InputLoopEvent, inputs: InputTable, clock: any GatewayClock) -> [String: Any] {
         let now = clock.wallNow().rfc3339
         switch e {
         case .edge(let i, let asserted, let at, let readAt):
-            return (i, ["type": "edge", "input": inputs[i].name, "level": asserted ? 1 : 0, "mono_ns": at.nanoseconds,
-                        "read_latency_us": (readAt.nanoseconds - at.nanoseconds) / 1000, "wall": now])
+            return ["type": "edge", "input": inputs[i].name, "level": asserted ? 1 : 0, "mono_ns": at.nanoseconds,
+                        "read_latency_us": (readAt.nanoseconds - at.nanoseconds) / 1000, "wall": now]
         case .decision(let i, let d):
-            return (i, ["type": d.pressed ? "press" : "release", "input": inputs[i].name, "first_edge_mono_ns": d.firstEdge.nanoseconds,
+            return ["type": d.pressed ? "press" : "release", "input": inputs[i].name, "first_edge_mono_ns": d.firstEdge.nanoseconds,
                         "decided_mono_ns": d.decidedAt.nanoseconds, "edges": d.edges, "bounce_ms": d.bounce.milliseconds,
-                        "first_edge_wall": clock.wallTime(of: d.firstEdge).rfc3339, "wall": now])
+                        "first_edge_wall": clock.wallTime(of: d.firstEdge).rfc3339, "wall": now]
         case .trouble(let i, let cause, let cleared):
-            return (i, ["type": cleared ? "trouble-cleared" : "trouble", "input": inputs[i].name, "cause": cause, "wall": now])
+            return ["type": cleared ? "trouble-cleared" : "trouble", "input": inputs[i].name, "cause": cause, "wall": now]
         case .openLoop(let i, _, let cleared):
-            return (i, ["type": cleared ? "open-loop-cleared" : "open-loop", "input": inputs[i].name, "wall": now])
+            return ["type": cleared ? "open-loop-cleared" : "open-loop", "input": inputs[i].name, "wall": now]
         }
     }
 

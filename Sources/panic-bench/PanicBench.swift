@@ -113,12 +113,9 @@ struct PanicBench {
         let key = SigningKey.generate()
         try KeyFile.create(key, at: dir + "/gw.key")
         let port = Locked(0)
-        let server = try ReceiverServer(config: ReceiverConfig(
+        let receiver = try await Demo.startReceiver(ReceiverConfig(
             listenHost: "127.0.0.1", listenPort: 0, database: dir + "/receiver.db", tlsCertificate: files.certificate,
-            tlsKey: files.key, gateways: [.init(id: "bench", publicKeys: [key.publicKey.base64])]), logger: logger)
-        let receiver = ServiceGroup(services: try server.services { port.value = $0 }, logger: logger)
-        let receiverTask = Task { try await receiver.run() }
-        while port.value == 0 { try await Task.sleep(for: .milliseconds(5)) }
+            tlsKey: files.key, gateways: [.init(id: "bench", publicKeys: [key.publicKey.base64])]), logger: logger, port: port)
 
         let config = try GatewayConfig.parse("""
             gateway_id = "bench"
@@ -167,8 +164,7 @@ struct PanicBench {
         while latencies.value.count < presses && Date() < deadline { try await Task.sleep(for: .milliseconds(10)) }
         await group.triggerGracefulShutdown()
         _ = try? await task.value
-        await receiver.triggerGracefulShutdown()
-        _ = try? await receiverTask.value
+        await receiver.stop()
         return Summary(latencies.value)
     }
 

@@ -55,7 +55,7 @@ struct Watch: ParsableCommand {
 
     func run() throws {
         let reply = try daemon.call("watch", args: ["inputs": inputs]) { e in
-            if daemon.json { emit(Output.json(e).replacingOccurrences(of: "\n", with: "")); fflushStdout(); return }
+            if daemon.json { emit(Output.json(e).replacingOccurrences(of: "\n", with: "")); return }
             let type = text(e["type"])
             switch type {
             case "edge":
@@ -70,13 +70,10 @@ struct Watch: ParsableCommand {
             default:
                 emit("\(text(e["wall"]))  \(type) \(text(e["input"] ?? e["id"]))")
             }
-            fflushStdout()
         }
         _ = try daemon.check(reply)
     }
 }
-
-func fflushStdout() {}
 
 /// Streamed output goes out unbuffered, line by line, so a pipe sees each
 /// event as it happens (emit() is block-buffered when stdout is not a tty).

@@ -21,7 +21,6 @@ struct TestInput: ParsableCommand {
             case "trouble": emit(Output.bad("  TROUBLE: \(text(e["cause"]))"))
             default: break
             }
-            fflushStdout()
         }
         let result = reply["result"] as? [String: Any] ?? [:]
         if daemon.json { print(Output.json(reply)) } else {
