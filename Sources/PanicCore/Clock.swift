@@ -14,7 +14,7 @@ extension GatewayClock {
     public func wallTime(of instant: MonotonicInstant) -> WallTime {
         let mono = monotonicNow()
         let wall = wallNow()
-        return wall + Nanoseconds(instant.nanoseconds - mono.nanoseconds)
+        return wall + (instant - mono)
     }
 }
 
@@ -34,7 +34,7 @@ public final class ManualClock: GatewayClock, @unchecked Sendable {
 
     /// Moves both clocks forward together.
     public func advance(by d: Nanoseconds) {
-        lock.withLock { mono += d.value; wall += d.value }
+        lock.withLock { mono = mono.saturatingAdd(d.value); wall = wall.saturatingAdd(d.value) }
     }
 }
 

@@ -91,18 +91,40 @@ public struct ModbusDriver: SerialDriver {
     private var known: [Int: Bool] = [:]
 
     public init(points: [Point], pollInterval: Nanoseconds = .milliseconds(20), responseTimeout: Nanoseconds = .milliseconds(50), failAfter: Int = 3) {
-        var bySlave: [UInt8: [Point]] = [:]
-        for p in points { bySlave[p.slave, default: []].append(p) }
-        polls = bySlave.keys.sorted().map { slave in
-            let pts = bySlave[slave]!
-            let lo = pts.map(\.address).min()!, hi = pts.map(\.address).max()!
-            return Poll(slave: slave, start: lo, count: Int(hi - lo) + 1, points: pts)
-        }
+        polls = Self.plan(points)
         self.pollInterval = pollInterval
         self.responseTimeout = responseTimeout
         self.failAfter = failAfter
         failures = Array(repeating: 0, count: polls.count)
         troubled = Array(repeating: false, count: polls.count)
+    }
+
+    /// Most discrete inputs one 0x02 request may ask for (the reply's byte
+    /// count is one byte: 2000 inputs = 250 bytes).
+    public static let maximumInputsPerRead = 2_000
+
+    /// One read per slave and span of at most `maximumInputsPerRead`
+    /// addresses: inputs 0 and 65535 of one slave are two small reads, not
+    /// one that no device can answer.
+    static func plan(_ points: [Point]) -> [Poll] {
+        var bySlave: [UInt8: [Point]] = [:]
+        for p in points { bySlave[p.slave, default: []].append(p) }
+        var out: [Poll] = []
+        for slave in bySlave.keys.sorted() {
+            let pts = (bySlave[slave] ?? []).sorted { $0.address < $1.address }
+            var group: [Point] = []
+            func flush() {
+                guard let lo = group.first?.address, let hi = group.last?.address else { return }
+                out.append(Poll(slave: slave, start: lo, count: Int(hi) - Int(lo) + 1, points: group))
+                group = []
+            }
+            for p in pts {
+                if let lo = group.first?.address, Int(p.address) - Int(lo) >= maximumInputsPerRead { flush() }
+                group.append(p)
+            }
+            flush()
+        }
+        return out
     }
 
     public var wakeAt: MonotonicInstant? { awaiting ?? nextCycle }

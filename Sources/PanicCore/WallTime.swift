@@ -14,14 +14,14 @@ public struct WallTime: Comparable, Hashable, Sendable, Codable, CustomStringCon
 
     public init(nanosecondsSinceEpoch: Int64) { self.nanosecondsSinceEpoch = nanosecondsSinceEpoch }
 
-    public init(secondsSinceEpoch: Int64) { self.nanosecondsSinceEpoch = secondsSinceEpoch * 1_000_000_000 }
+    public init(secondsSinceEpoch: Int64) { self.nanosecondsSinceEpoch = secondsSinceEpoch.saturatingMultiply(1_000_000_000) }
 
     public static func < (a: Self, b: Self) -> Bool { a.nanosecondsSinceEpoch < b.nanosecondsSinceEpoch }
 
     public var secondsSinceEpoch: Int64 { nanosecondsSinceEpoch / 1_000_000_000 }
 
-    public static func - (a: Self, b: Self) -> Nanoseconds { .init(a.nanosecondsSinceEpoch - b.nanosecondsSinceEpoch) }
-    public static func + (a: Self, d: Nanoseconds) -> Self { .init(nanosecondsSinceEpoch: a.nanosecondsSinceEpoch + d.value) }
+    public static func - (a: Self, b: Self) -> Nanoseconds { .init(a.nanosecondsSinceEpoch.saturatingSubtract(b.nanosecondsSinceEpoch)) }
+    public static func + (a: Self, d: Nanoseconds) -> Self { .init(nanosecondsSinceEpoch: a.nanosecondsSinceEpoch.saturatingAdd(d.value)) }
 
     /// RFC 3339, UTC, microsecond precision.
     public var rfc3339: String {
@@ -38,11 +38,26 @@ public struct WallTime: Comparable, Hashable, Sendable, Codable, CustomStringCon
 
     public var description: String { rfc3339 }
 
+    /// Days in `month` (1–12) of `year`, Gregorian.
+    static func daysIn(month: Int, year: Int) -> Int {
+        switch month {
+        case 2: (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 ? 29 : 28
+        case 4, 6, 9, 11: 30
+        default: 31
+        }
+    }
+
+    /// The years a decoded time may fall in. Outside them a time is refused
+    /// where it is read: they fit `Int64` nanoseconds with room to spare, and
+    /// no alarm was pressed before 2000 or will be after 2200.
+    public static let acceptedYears = 2000...2200
+
     /// Parses `YYYY-MM-DDTHH:MM:SS[.fraction]Z`; other offsets are refused so
-    /// that every stored time is unambiguously UTC.
+    /// that every stored time is unambiguously UTC. Years outside
+    /// `acceptedYears` and days the month does not have are refused.
     public init?(rfc3339 text: String) {
         let b = Array(text.utf8)
-        guard b.count >= 20, b.last == UInt8(ascii: "Z"),
+        guard b.count >= 20, b.count <= 40, b.last == UInt8(ascii: "Z"),
               b[4] == UInt8(ascii: "-"), b[7] == UInt8(ascii: "-"),
               b[10] == UInt8(ascii: "T") || b[10] == UInt8(ascii: "t"),
               b[13] == UInt8(ascii: ":"), b[16] == UInt8(ascii: ":")
@@ -57,7 +72,8 @@ public struct WallTime: Comparable, Hashable, Sendable, Codable, CustomStringCon
         }
         guard let y = num(0..<4), let mo = num(5..<7), let d = num(8..<10),
               let h = num(11..<13), let mi = num(14..<16), let s = num(17..<19),
-              (1...12).contains(mo), (1...31).contains(d), h < 24, mi < 60, s < 61
+              Self.acceptedYears.contains(y), (1...12).contains(mo), d >= 1, d <= Self.daysIn(month: mo, year: y),
+              h < 24, mi < 60, s < 61
         else { return nil }
         var nanos = 0
         var end = 19

@@ -79,19 +79,12 @@ public final class PipeEdgeSource: InputSource {
     }
 
     private func parse(_ line: [UInt8], emit: (SourceEvent) -> Void) {
-        let fields = line.split(separator: UInt8(ascii: " "), omittingEmptySubsequences: true)
-        guard (1...2).contains(fields.count), fields[0].count == 1,
-              fields[0][fields[0].startIndex] == UInt8(ascii: "0") || fields[0][fields[0].startIndex] == UInt8(ascii: "1")
-        else { return reject("expected `0` or `1`, optionally followed by a monotonic time in ns") }
-        let asserted = fields[0][fields[0].startIndex] == UInt8(ascii: "1")
-        var stamp = clock.monotonicNow()
-        if fields.count == 2 {
-            guard let text = String(validating: fields[1], as: UTF8.self), let ns = Int64(text), ns > 0 else {
-                return reject("the time must be a positive integer of nanoseconds on CLOCK_MONOTONIC")
-            }
-            stamp = .init(nanoseconds: ns)
+        switch SimulatedInputLine.parse(line) {
+        case .success(let parsed):
+            emit(.level(asserted: parsed.asserted, at: parsed.stamp.map { .init(nanoseconds: $0) } ?? clock.monotonicNow()))
+        case .failure(let problem):
+            reject(problem.message)
         }
-        emit(.level(asserted: asserted, at: stamp))
     }
 
     private func reject(_ why: String) {

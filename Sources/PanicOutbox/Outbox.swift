@@ -118,7 +118,7 @@ public final class Outbox: @unchecked Sendable {
                         id: ids.next(at: now), gatewayID: gatewayID, site: site, sequence: last,
                         kind: d.kind, restores: d.restores, input: d.input, zone: d.zone, area: d.area,
                         occurredAt: d.occurredAt, acceptedAt: now, clockSynchronized: d.clockSynchronized,
-                        test: d.test, detail: d.detail)
+                        test: d.test, detail: d.detail.map(Alert.wireSafeDetail))
                     let body = try encoder.encode(alert)
                     try db.execute(
                         sql: "INSERT INTO alerts(sequence, id, kind, priority, body, accepted_at_ns) VALUES(?,?,?,?,?,?)",
@@ -299,7 +299,8 @@ public final class Outbox: @unchecked Sendable {
                 if let seq = Int64(key) {
                     body = try Data.fetchOne(db, sql: "SELECT body FROM alerts WHERE sequence = ?", arguments: [seq])
                 } else {
-                    body = try Data.fetchOne(db, sql: "SELECT body FROM alerts WHERE id LIKE ? || '%' LIMIT 1", arguments: [key])
+                    // A prefix compared as text: `%` and `_` are characters, not wildcards.
+                    body = try Data.fetchOne(db, sql: "SELECT body FROM alerts WHERE substr(id, 1, length(?1)) = ?1 ORDER BY sequence LIMIT 1", arguments: [key])
                 }
                 return try body.map { try WireFormat.decode(Alert.self, from: [UInt8]($0)) }
             }
