@@ -24,7 +24,7 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
-        .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
+        .package(url: "https://github.com/apple/swift-nio-extras", from: "1.35.2"),
         .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
         .package(url: "https://github.com/apple/swift-asn1", from: "1.0.0"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
@@ -42,7 +42,7 @@ let package = Package(
         // Pure decisions and data: edges, debounce, alerts, retry. No I/O.
         .target(name: "PanicCore"),
         // TOML configuration with located, explicit errors.
-        .target(name: "PanicConfig", dependencies: ["PanicCore", "TOMLKit"]),
+        .target(name: "PanicConfig", dependencies: ["PanicCore"]),
         // RFC 9421 signatures and RFC 9530 digests, shared by gateway and receiver.
         .target(name: "PanicSigning", dependencies: [
             "PanicCore",
@@ -87,6 +87,9 @@ let package = Package(
             .product(name: "HummingbirdCore", package: "hummingbird"),
             .product(name: "HTTPTypes", package: "swift-http-types"),
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),

@@ -24,9 +24,29 @@ public struct ReceiverConfig: Sendable {
     /// A gateway is silent after this many missed heartbeat intervals.
     public var silentAfterIntervals: Int
     public var gateways: [Gateway]
+    /// `host:port` authorities the receiver answers for: a request signed for
+    /// any other `@target-uri` authority is refused. Empty: the listen
+    /// address and the loopback names, with the bound port.
+    public var authorities: [String]
+    public var limits: Limits
+
+    /// Connection and request limits (the `[limits]` table).
+    public struct Limits: Sendable, Equatable {
+        public var maxConnections = 8_192
+        public var maxPendingConnections = 4_096
+        public var headerTimeoutMilliseconds = 10_000
+        public var bodyTimeoutMilliseconds = 10_000
+        public var idleTimeoutSeconds = 120
+        public var maxBodyBytes = 65_536
+        /// Signed requests per second per gateway, sustained, and the burst above it.
+        public var ratePerGateway = 50
+        public var burstPerGateway = 500
+        public init() {}
+    }
 
     public init(listenHost: String, listenPort: Int, database: String, tlsCertificate: String?, tlsKey: String?, clientCA: String? = nil,
-                timeWindowSeconds: Int = 300, silentAfterIntervals: Int = 3, gateways: [Gateway]) {
+                timeWindowSeconds: Int = 300, silentAfterIntervals: Int = 3, gateways: [Gateway],
+                authorities: [String] = [], limits: Limits = .init()) {
         self.listenHost = listenHost
         self.listenPort = listenPort
         self.database = database
@@ -36,17 +56,24 @@ public struct ReceiverConfig: Sendable {
         self.timeWindowSeconds = timeWindowSeconds
         self.silentAfterIntervals = silentAfterIntervals
         self.gateways = gateways
+        self.authorities = authorities
+        self.limits = limits
     }
 
     public static func load(path: String) throws(ConfigErrors) -> ReceiverConfig {
-        guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
+        guard let data = FileManager.default.contents(atPath: path) else {
             throw ConfigErrors(errors: [.init(file: path, line: nil, key: nil, message: "configuration file does not exist or cannot be read")])
         }
-        return try parse(text, file: path)
+        return try parse(bytes: [UInt8](data), file: path)
     }
 
     public static func parse(_ text: String, file: String) throws(ConfigErrors) -> ReceiverConfig {
-        let (table, context) = try ReadContext.parse(text, file: file)
+        try parse(bytes: Array(text.utf8), file: file)
+    }
+
+    /// Validates a file's bytes as TOML; `file` names it in errors.
+    public static func parse(bytes: [UInt8], file: String) throws(ConfigErrors) -> ReceiverConfig {
+        let (table, context) = try ReadContext.parse(bytes: bytes, file: file)
         let root = TableReader(table, path: "", context: context)
         var host = "127.0.0.1", port = 8443
         if let listen = root.string("listen", required: true, allowed: "HOST:PORT, e.g. 0.0.0.0:8443") {
@@ -68,26 +95,67 @@ public struct ReceiverConfig: Sendable {
         }
         let window = root.int("time_window_s", range: 5...86_400, unit: " s") ?? 300
         let silent = root.int("silent_after_intervals", range: 1...100) ?? 3
+        var authorities: [String] = []
+        if let list = root.table.array(for: "authorities") {
+            for (i, item) in list.enumerated() {
+                if let a = item.string, let normal = Validate.authority(a) { authorities.append(normal) }
+                else { root.fail("authorities", "item \(i) must be HOST or HOST:PORT as the gateways' URLs name this receiver, e.g. \"receiver.example.org:8443\"") }
+            }
+        }
+        root.markConsumed("authorities")
+        if authorities.isEmpty, !Validate.isLoopback(host) {
+            root.fail("authorities", "required when listening on a non-loopback address: the HOST:PORT names in the gateways' uplink URLs (a request signed for another receiver is refused)")
+        }
+        var limits = Limits()
+        if let l = root.table("limits") {
+            limits.maxConnections = l.int("max_connections", range: 16...1_000_000) ?? limits.maxConnections
+            limits.maxPendingConnections = l.int("max_pending_connections", range: 8...1_000_000) ?? min(limits.maxPendingConnections, limits.maxConnections / 2)
+            limits.headerTimeoutMilliseconds = l.int("header_timeout_ms", range: 100...120_000, unit: " ms") ?? limits.headerTimeoutMilliseconds
+            limits.bodyTimeoutMilliseconds = l.int("body_timeout_ms", range: 100...120_000, unit: " ms") ?? limits.bodyTimeoutMilliseconds
+            limits.idleTimeoutSeconds = l.int("idle_timeout_s", range: 1...3_600, unit: " s") ?? limits.idleTimeoutSeconds
+            limits.maxBodyBytes = l.int("max_body_bytes", range: 4_096...16_777_216, unit: " bytes") ?? limits.maxBodyBytes
+            limits.ratePerGateway = l.int("rate_per_gateway", range: 1...100_000, unit: " requests/s") ?? limits.ratePerGateway
+            limits.burstPerGateway = l.int("burst_per_gateway", range: 1...1_000_000, unit: " requests") ?? limits.burstPerGateway
+            if limits.maxPendingConnections > limits.maxConnections {
+                l.fail("max_pending_connections", "must not exceed max_connections (\(limits.maxConnections))")
+            }
+            l.rejectUnknownKeys()
+        }
         var gateways: [Gateway] = []
+        var owner: [String: String] = [:]
         for g in root.tables("gateways") ?? [] {
             let id = g.string("id", required: true, check: Validate.identifier)
             var keys: [String] = []
             if let a = g.table.array(for: "public_keys") {
                 for (i, item) in a.enumerated() {
-                    if let s = item.string, let raw = Data(base64Encoded: s), raw.count == 32 { keys.append(s) }
-                    else { g.fail("public_keys", "item \(i) must be the base64 of a 32-byte Ed25519 public key, as `panic-gateway keygen` prints it") }
+                    if let s = item.string, let raw = Data(base64Encoded: s), raw.count == 32 {
+                        // One key, one gateway: a key listed twice would silently
+                        // belong to whichever came last.
+                        if let first = owner[s], first != id ?? "" {
+                            g.fail("public_keys", "item \(i) is already the key of gateway \"\(first)\"; each key belongs to one gateway")
+                        } else if keys.contains(s) {
+                            g.fail("public_keys", "item \(i) is listed twice")
+                        } else {
+                            keys.append(s)
+                            owner[s] = id ?? ""
+                        }
+                    } else { g.fail("public_keys", "item \(i) must be the base64 of a 32-byte Ed25519 public key, as `panic-gateway keygen` prints it") }
                 }
             }
             g.markConsumed("public_keys")
             if keys.isEmpty { g.fail("public_keys", "required; a list of base64 Ed25519 public keys") }
             g.rejectUnknownKeys()
-            if let id { gateways.append(.init(id: id, publicKeys: keys)) }
+            if let id {
+                if gateways.contains(where: { $0.id == id }) { g.fail("id", "gateway \"\(id)\" is listed twice; give all its keys in one table") }
+                else { gateways.append(.init(id: id, publicKeys: keys)) }
+            }
         }
         if gateways.isEmpty { root.fail("gateways", "at least one [[gateways]] table is required, or nothing can be verified") }
         root.rejectUnknownKeys()
         if !context.errors.isEmpty { throw ConfigErrors(errors: context.errors) }
         return ReceiverConfig(
             listenHost: host, listenPort: port, database: database!, tlsCertificate: cert, tlsKey: key, clientCA: clientCA,
-            timeWindowSeconds: window, silentAfterIntervals: silent, gateways: gateways)
+            timeWindowSeconds: window, silentAfterIntervals: silent, gateways: gateways,
+            authorities: authorities, limits: limits)
     }
 }

@@ -7,10 +7,12 @@ import PanicSigning
 public struct IntakeResponse: Sendable, Equatable {
     public var status: Int
     public var body: String
+    /// For 429 and 503: the `Retry-After` header, seconds.
+    public var retryAfterSeconds: Int?
 
-    static func json(_ status: Int, _ fields: [String: String]) -> IntakeResponse {
+    static func json(_ status: Int, _ fields: [String: String], retryAfter: Int? = nil) -> IntakeResponse {
         let data = (try? JSONSerialization.data(withJSONObject: fields, options: [.sortedKeys])) ?? Data("{}".utf8)
-        return .init(status: status, body: String(decoding: data, as: UTF8.self))
+        return .init(status: status, body: String(decoding: data, as: UTF8.self), retryAfterSeconds: retryAfter)
     }
 }
 
@@ -21,24 +23,32 @@ public enum ReceiverEvent: Sendable {
     case rejected(reason: String, status: Int)
 }
 
-/// Verify, decode, de-duplicate, store, answer: the receiver's logic with no
-/// HTTP in it. 201 new (also when a sequence number returns under a new id:
-/// logged, never refused), 200 duplicate, 400 malformed, 401 bad signature.
+/// Verify, decode, range-check, de-duplicate, store, answer: the receiver's
+/// logic with no HTTP in it. 201 new (also when a sequence number returns
+/// under a new id: logged, never refused), 200 duplicate, 400 malformed,
+/// 401 bad signature or another receiver's authority, 429 over the gateway's
+/// rate, 503 storage trouble.
 public struct Intake: Sendable {
     public let verifier: SignatureVerifier
     public let store: ReceiverStore
     public let logger: Logger
     public let observer: @Sendable (ReceiverEvent) -> Void
+    public let authorities: ReceiverAuthorities
+    public let rateLimiter: GatewayRateLimiter
 
-    public init(verifier: SignatureVerifier, store: ReceiverStore, logger: Logger, observer: @escaping @Sendable (ReceiverEvent) -> Void) {
+    public init(verifier: SignatureVerifier, store: ReceiverStore, authorities: ReceiverAuthorities,
+                rateLimiter: GatewayRateLimiter = GatewayRateLimiter(rate: 50, burst: 500),
+                logger: Logger, observer: @escaping @Sendable (ReceiverEvent) -> Void) {
         self.verifier = verifier
         self.store = store
+        self.authorities = authorities
+        self.rateLimiter = rateLimiter
         self.logger = logger
         self.observer = observer
     }
 
     public func alert(_ message: SignedMessage, now: WallTime) -> IntakeResponse {
-        let verified: VerifiedSignature
+        let verified: Verified
         switch verify(message, now: now) {
         case .success(let v): verified = v
         case .failure(let r): return r
@@ -46,13 +56,14 @@ public struct Intake: Sendable {
         let alert: Alert
         do { alert = try WireFormat.decode(Alert.self, from: message.body) }
         catch { return reject(400, "body is not an alert: \(error)") }
-        guard alert.gatewayID == verified.gatewayID else {
-            return reject(401, "key \(verified.keyID) belongs to gateway \(verified.gatewayID), not \(alert.gatewayID)")
+        guard alert.gatewayID == verified.signature.gatewayID else {
+            return reject(401, "key \(verified.signature.keyID) belongs to gateway \(verified.signature.gatewayID), not \(alert.gatewayID)")
         }
-        guard AlertIDGenerator.isValid(alert.id), alert.sequence > 0 else { return reject(400, "alert id must be a UUIDv7 and sequence positive") }
-        guard verified.nonce == alert.id else { return reject(400, "signature nonce must be the alert id") }
+        if let problem = alert.wireProblem() { return reject(400, problem) }
+        guard verified.signature.nonce == alert.id else { return reject(400, "signature nonce must be the alert id") }
+        if let wait = rateLimiter.admit(alert.gatewayID, now: now.nanosecondsSinceEpoch) { return tooMany(alert.gatewayID, wait) }
         do {
-            switch try store.store(alert, body: message.body, keyID: verified.keyID, at: now) {
+            switch try store.store(alert, body: message.body, keyID: verified.signature.keyID, at: now) {
             case .created:
                 observer(.alert(alert, receivedAt: now, new: true))
                 return .json(201, ["status": "created", "id": alert.id])
@@ -68,12 +79,12 @@ public struct Intake: Sendable {
             }
         } catch {
             logger.error("cannot store alert", metadata: ["error": "\(error)"])
-            return .json(503, ["error": "storage unavailable"])
+            return .json(503, ["error": "storage unavailable"], retryAfter: 5)
         }
     }
 
     public func heartbeat(_ message: SignedMessage, now: WallTime) -> IntakeResponse {
-        let verified: VerifiedSignature
+        let verified: Verified
         switch verify(message, now: now) {
         case .success(let v): verified = v
         case .failure(let r): return r
@@ -81,28 +92,71 @@ public struct Intake: Sendable {
         let beat: Heartbeat
         do { beat = try WireFormat.decode(Heartbeat.self, from: message.body) }
         catch { return reject(400, "body is not a heartbeat: \(error)") }
-        guard beat.gatewayID == verified.gatewayID else { return reject(401, "key belongs to gateway \(verified.gatewayID), not \(beat.gatewayID)") }
+        guard beat.gatewayID == verified.signature.gatewayID else { return reject(401, "key belongs to gateway \(verified.signature.gatewayID), not \(beat.gatewayID)") }
+        if let problem = beat.wireProblem() { return reject(400, problem) }
+        // The nonce makes each heartbeat single-use: a captured one replayed
+        // within the window must not hide the gateway's silence.
+        guard verified.signature.nonce == beat.id else { return reject(400, "signature nonce must be the heartbeat id") }
+        if let wait = rateLimiter.admit(beat.gatewayID, now: now.nanosecondsSinceEpoch) { return tooMany(beat.gatewayID, wait) }
         do {
-            try store.recordHeartbeat(beat, at: now)
-            if let announced = beat.nextPublicKey, let key = try? PublicKey(base64: announced) {
-                try store.announceKey(gatewayID: beat.gatewayID, keyID: key.keyID, publicKey: announced, at: now)
+            let forgetBefore = now.secondsSinceEpoch.saturatingSubtract(verifier.maximumAge.saturatingAdd(verifier.maximumSkewAhead))
+            guard try store.recordHeartbeat(beat, at: now, nonceCreated: verified.signature.created, forgetNoncesBefore: forgetBefore) != nil else {
+                logger.warning("heartbeat replayed; not counted as a sign of life", metadata: ["gateway.id": "\(beat.gatewayID)", "heartbeat.id": "\(beat.id)"])
+                return .json(200, ["status": "duplicate"])
             }
+            if let announced = beat.nextPublicKey { announce(announced, by: verified, gatewayID: beat.gatewayID, now: now) }
         } catch {
-            return .json(503, ["error": "storage unavailable"])
+            logger.error("cannot store heartbeat", metadata: ["error": "\(error)"])
+            return .json(503, ["error": "storage unavailable"], retryAfter: 5)
         }
         observer(.heartbeat(beat, receivedAt: now))
         return .json(200, ["status": "ok"])
     }
 
-    private func verify(_ message: SignedMessage, now: WallTime) -> Result<VerifiedSignature, IntakeResponse> {
+    /// A next key announced in a heartbeat. Only a key in the configuration
+    /// may announce one (an announced key cannot announce another), one per
+    /// gateway (a newer announcement replaces the older), and it is trusted
+    /// only while its announcer stays configured for that gateway.
+    private func announce(_ base64: String, by verified: Verified, gatewayID: String, now: WallTime) {
+        guard !verified.viaAnnouncement else {
+            logger.warning("key announcement ignored: only a configured key may announce the next one", metadata: ["gateway.id": "\(gatewayID)"])
+            return
+        }
+        guard let key = try? PublicKey(base64: base64) else { return }
+        if let configured = verifier.keys[key.keyID] {
+            if configured.gatewayID != gatewayID {
+                logger.warning("key announcement ignored: the key belongs to another gateway", metadata: ["gateway.id": "\(gatewayID)"])
+            }
+            return
+        }
         do {
-            return .success(try verifier.verify(message, now: now))
+            try store.announceKey(gatewayID: gatewayID, keyID: key.keyID, publicKey: base64, announcedBy: verified.signature.keyID, at: now)
+        } catch {
+            logger.error("cannot store an announced key", metadata: ["error": "\(error)"])
+        }
+    }
+
+    private struct Verified {
+        var signature: VerifiedSignature
+        /// Signed by a key its gateway announced, not by a configured one.
+        var viaAnnouncement: Bool
+    }
+
+    private func verify(_ message: SignedMessage, now: WallTime) -> Result<Verified, IntakeResponse> {
+        guard authorities.accepts(targetURI: message.targetURI) else {
+            return .failure(reject(401, "request is signed for \(ReceiverAuthorities.authority(of: message.targetURI) ?? "?"), not for this receiver (\(authorities.all.joined(separator: ", ")))"))
+        }
+        do {
+            return .success(Verified(signature: try verifier.verify(message, now: now), viaAnnouncement: false))
         } catch .unknownKey(let keyID) {
-            // A key its gateway announced, under a trusted signature, before switching to it.
-            if let announced = try? store.announcedKey(keyID), let key = try? PublicKey(base64: announced.publicKey) {
+            // A key its gateway announced, under a configured key's signature,
+            // before switching to it — trusted while that announcer is configured.
+            if let announced = try? store.announcedKey(keyID),
+               let announcer = verifier.keys[announced.announcedBy], announcer.gatewayID == announced.gatewayID,
+               let key = try? PublicKey(base64: announced.publicKey) {
                 var rotated = verifier
                 rotated.keys = [keyID: TrustedKey(gatewayID: announced.gatewayID, key: key)]
-                do { return .success(try rotated.verify(message, now: now)) }
+                do { return .success(Verified(signature: try rotated.verify(message, now: now), viaAnnouncement: true)) }
                 catch { return .failure(reject(error.isAuthenticationFailure ? 401 : 400, error.description)) }
             }
             return .failure(reject(401, SignatureError.unknownKey(keyID).description))
@@ -117,10 +171,18 @@ public struct Intake: Sendable {
         }
     }
 
+    private func tooMany(_ gatewayID: String, _ seconds: Int) -> IntakeResponse {
+        logger.warning("gateway over its request rate; asked to retry later", metadata: ["gateway.id": "\(gatewayID)", "retry_after_s": "\(seconds)"])
+        observer(.rejected(reason: "rate limit", status: 429))
+        return .json(429, ["error": "too many requests from \(gatewayID); retry after \(seconds) s"], retryAfter: seconds)
+    }
+
     private func reject(_ status: Int, _ reason: String) -> IntakeResponse {
-        logger.warning("request refused", metadata: ["http.status": "\(status)", "reason": "\(reason)"])
-        observer(.rejected(reason: reason, status: status))
-        return .json(status, ["error": reason])
+        // The reason may quote the request: no control characters reach the log.
+        let safe = reason.escapingControlCharacters
+        logger.warning("request refused", metadata: ["http.status": "\(status)", "reason": "\(safe)"])
+        observer(.rejected(reason: safe, status: status))
+        return .json(status, ["error": String(safe.prefix(500))])
     }
 }
 

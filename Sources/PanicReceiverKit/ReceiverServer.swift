@@ -17,10 +17,9 @@ public struct ReceiverServer: Sendable {
     public let config: ReceiverConfig
     public let store: ReceiverStore
     public let intake: Intake
+    /// Admits connections and closes those that hold a slot without using it.
+    public let connections: ConnectionGuard
     private let logger: Logger
-
-    /// Largest body accepted; an alert is well under 2 KiB.
-    public static let maximumBody = 64 * 1024
 
     public init(config: ReceiverConfig, logger: Logger, observer: @escaping @Sendable (ReceiverEvent) -> Void = { _ in }) throws {
         self.config = config
@@ -31,7 +30,27 @@ public struct ReceiverServer: Sendable {
             for k in g.publicKeys { trusted.append(TrustedKey(gatewayID: g.id, key: try PublicKey(base64: k))) }
         }
         let verifier = SignatureVerifier(trusted: trusted, maximumAge: Int64(config.timeWindowSeconds))
-        self.intake = Intake(verifier: verifier, store: store, logger: logger, observer: observer)
+        let authorities = ReceiverAuthorities(configured: config.authorities, scheme: config.tlsCertificate == nil ? "http" : "https")
+        self.intake = Intake(verifier: verifier, store: store, authorities: authorities,
+                             rateLimiter: GatewayRateLimiter(rate: config.limits.ratePerGateway, burst: config.limits.burstPerGateway),
+                             logger: logger, observer: observer)
+        let l = config.limits
+        self.connections = ConnectionGuard(limits: ConnectionLimits(
+            maxConnections: l.maxConnections, maxPendingConnections: l.maxPendingConnections,
+            headerTimeout: .milliseconds(Int64(l.headerTimeoutMilliseconds)), bodyTimeout: .milliseconds(Int64(l.bodyTimeoutMilliseconds)),
+            idleTimeout: .seconds(Int64(l.idleTimeoutSeconds))), logger: logger)
+        Self.raiseFileLimit(logger: logger)
+    }
+
+    /// Raises this process's open-file soft limit to its hard limit, so the
+    /// connection cap, not the default 1,024 descriptors, is what bounds clients.
+    static func raiseFileLimit(logger: Logger) {
+        var limit = rlimit()
+        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0, limit.rlim_cur < limit.rlim_max else { return }
+        limit.rlim_cur = limit.rlim_max
+        if setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) != 0 {
+            logger.warning("cannot raise the open-file limit", metadata: ["error": "\(String(cString: strerror(errno)))"])
+        }
     }
 
     /// The HTTP application and the supervision service, ready to run in a
@@ -40,13 +59,18 @@ public struct ReceiverServer: Sendable {
         let router = Router()
         let intake = self.intake
         let scheme = config.tlsCertificate == nil ? "http" : "https"
+        let maxBody = config.limits.maxBodyBytes
         router.post("/v1/alerts") { request, _ -> Response in
-            try await Self.handle(request, scheme: scheme) { intake.alert($0, now: Self.now()) }
+            try await Self.handle(request, scheme: scheme, maxBody: maxBody) { intake.alert($0, now: Self.now()) }
         }
         router.post("/v1/heartbeats") { request, _ -> Response in
-            try await Self.handle(request, scheme: scheme) { intake.heartbeat($0, now: Self.now()) }
+            try await Self.handle(request, scheme: scheme, maxBody: maxBody) { intake.heartbeat($0, now: Self.now()) }
         }
         router.get("/v1/health") { _, _ in "ok\n" }
+        let connections = self.connections
+        let http = HTTPServerBuilder.http1(configuration: .init(
+            additionalChannelHandlers: [connections.handler()],
+            httpDecoderConfiguration: .init(maxHeaderFieldSize: 8 * 1024, maxHeaderListSize: 32 * 1024, maxHeaderFieldCount: 64)))
         let server: HTTPServerBuilder
         if let cert = config.tlsCertificate, let key = config.tlsKey {
             var tls = try TLSConfiguration.makeServerConfiguration(
@@ -56,14 +80,18 @@ public struct ReceiverServer: Sendable {
                 tls.certificateVerification = .fullVerification
                 tls.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(ca))
             }
-            server = try .tls(.http1(), tlsConfiguration: tls)
+            server = try .tls(http, tlsConfiguration: tls)
         } else {
-            server = .http1()
+            server = http
         }
         let app = Application(
             router: router, server: server,
             configuration: .init(address: .hostname(config.listenHost, port: config.listenPort), serverName: "panic-receiver"),
-            onServerRunning: { channel in onListening(channel.localAddress?.port ?? 0) },
+            onServerRunning: { [intake, config] channel in
+                let port = channel.localAddress?.port ?? 0
+                intake.authorities.bound(host: config.listenHost, port: port)
+                onListening(port)
+            },
             logger: logger)
         return [app, SupervisionService(store: store, silentAfter: config.silentAfterIntervals, logger: logger)]
     }
@@ -74,12 +102,16 @@ public struct ReceiverServer: Sendable {
         return WallTime(nanosecondsSinceEpoch: Int64(ts.tv_sec) * 1_000_000_000 + Int64(ts.tv_nsec))
     }
 
-    static func handle(_ request: Request, scheme: String, _ body: (SignedMessage) -> IntakeResponse) async throws -> Response {
+    static func handle(_ request: Request, scheme: String, maxBody: Int, _ body: (SignedMessage) -> IntakeResponse) async throws -> Response {
+        let tooLarge = IntakeResponse.json(413, ["error": "body larger than \(maxBody) bytes"])
+        // Refused on its announced length, before a byte of it is read; the
+        // connection is closed after the answer (ConnectionDeadlineHandler).
+        if let length = request.headers[.contentLength].flatMap({ Int($0) }), length > maxBody { return respond(tooLarge) }
         let buffer: ByteBuffer
         do {
-            buffer = try await request.body.collect(upTo: maximumBody)
+            buffer = try await request.body.collect(upTo: maxBody)
         } catch {
-            return respond(.json(413, ["error": "body larger than \(maximumBody) bytes"]))
+            return respond(tooLarge)
         }
         let headers = request.headers
         let authority = request.head.authority ?? ""
@@ -93,10 +125,9 @@ public struct ReceiverServer: Sendable {
     }
 
     static func respond(_ r: IntakeResponse) -> Response {
-        Response(
-            status: .init(code: r.status),
-            headers: [.contentType: "application/json"],
-            body: .init(byteBuffer: ByteBuffer(string: r.body + "\n")))
+        var headers: HTTPFields = [.contentType: "application/json"]
+        if let s = r.retryAfterSeconds { headers[.retryAfter] = String(s) }
+        return Response(status: .init(code: r.status), headers: headers, body: .init(byteBuffer: ByteBuffer(string: r.body + "\n")))
     }
 }
 

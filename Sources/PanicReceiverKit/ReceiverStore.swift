@@ -47,25 +47,11 @@ public final class ReceiverStore: @unchecked Sendable {
         // GRDB sets synchronous=NORMAL on a pool's writer after prepareDatabase;
         // an acknowledged alert must be on disk, so FULL on the one writer.
         try pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA synchronous = FULL") }
-        try pool.write { db in
-            try db.execute(sql: """
-                CREATE TABLE IF NOT EXISTS alerts(
-                  id TEXT PRIMARY KEY, gateway_id TEXT NOT NULL, sequence INTEGER NOT NULL, kind TEXT NOT NULL,
-                  test INTEGER NOT NULL, occurred_at_ns INTEGER NOT NULL, received_at_ns INTEGER NOT NULL,
-                  key_id TEXT NOT NULL, body BLOB NOT NULL);
-                DROP INDEX IF EXISTS alerts_by_sequence;
-                CREATE INDEX IF NOT EXISTS alerts_by_gateway_sequence ON alerts(gateway_id, sequence);
-                CREATE TABLE IF NOT EXISTS gateways(
-                  id TEXT PRIMARY KEY, last_heartbeat_ns INTEGER, interval_s INTEGER, reported_sequence INTEGER,
-                  queued INTEGER, silent INTEGER NOT NULL DEFAULT 0);
-                CREATE TABLE IF NOT EXISTS announced_keys(
-                  key_id TEXT PRIMARY KEY, gateway_id TEXT NOT NULL, public_key TEXT NOT NULL, announced_at_ns INTEGER NOT NULL);
-                CREATE TABLE IF NOT EXISTS events(
-                  number INTEGER PRIMARY KEY AUTOINCREMENT, at_ns INTEGER NOT NULL, gateway_id TEXT NOT NULL,
-                  type TEXT NOT NULL, text TEXT NOT NULL);
-                """)
-        }
+        try ReceiverSchema.migrate(pool)
     }
+
+    /// The schema version of this database (`ReceiverSchema.current` once opened).
+    public func schemaVersion() throws -> Int { try ReceiverSchema.version(pool) }
 
     /// SQLite's `synchronous` on the writing connection (2 is FULL).
     public func synchronousMode() throws -> Int {
@@ -95,17 +81,25 @@ public final class ReceiverStore: @unchecked Sendable {
             let what = alert.kind == .restore ? "restore of \(alert.restores?.rawValue ?? "?")" : alert.kind.rawValue
             let latency = Double((now - alert.occurredAt).value) / 1e6
             try log(db, now, alert.gatewayID, "alert", String(format: "#%lld %@%@ input=%@ zone=%@ occurred=%@ latency=%.1fms%@", alert.sequence, what, alert.test ? " (TEST)" : "", alert.input ?? "-", alert.zone.map(String.init) ?? "-", alert.occurredAt.rfc3339, latency, alert.detail.map { " (\($0))" } ?? ""))
-            if reused == nil, let prev = previousMax, alert.sequence > prev + 1 {
-                try log(db, now, alert.gatewayID, "gap", "sequence jumped from \(prev) to \(alert.sequence): \(prev + 1)...\(alert.sequence - 1) not (yet) received")
+            // Sequences are range-checked at intake (1...2^53); saturating all the
+            // same, so a row stored by an older version cannot crash this one.
+            if reused == nil, let prev = previousMax, alert.sequence > prev.saturatingAdd(1) {
+                try log(db, now, alert.gatewayID, "gap", "sequence jumped from \(prev) to \(alert.sequence): \(prev.saturatingAdd(1))...\(alert.sequence - 1) not (yet) received")
             }
             return reused.map { .sequenceReused(earlierID: $0) } ?? .created
         }
     }
 
-    /// Records a heartbeat; returns true if the gateway was silent until now.
-    @discardableResult
-    public func recordHeartbeat(_ beat: Heartbeat, at now: WallTime) throws -> Bool {
+    /// Records a heartbeat whose signature nonce (its id) was not seen
+    /// before: true if the gateway was silent until now, false if not, nil
+    /// for a replay (nothing recorded). Nonces older than
+    /// `forgetNoncesBefore` (Unix seconds) are forgotten: their signatures are
+    /// outside the window and refused anyway.
+    public func recordHeartbeat(_ beat: Heartbeat, at now: WallTime, nonceCreated: Int64, forgetNoncesBefore: Int64) throws -> Bool? {
         try pool.write { db in
+            try db.execute(sql: "DELETE FROM heartbeat_nonces WHERE created_s < ?", arguments: [forgetNoncesBefore])
+            try db.execute(sql: "INSERT OR IGNORE INTO heartbeat_nonces(gateway_id, id, created_s) VALUES(?,?,?)", arguments: [beat.gatewayID, beat.id, nonceCreated])
+            guard db.changesCount > 0 else { return nil }
             try db.execute(sql: "INSERT OR IGNORE INTO gateways(id) VALUES(?)", arguments: [beat.gatewayID])
             let wasSilent = try Bool.fetchOne(db, sql: "SELECT silent FROM gateways WHERE id = ?", arguments: [beat.gatewayID]) ?? false
             let first = try Int64.fetchOne(db, sql: "SELECT last_heartbeat_ns FROM gateways WHERE id = ?", arguments: [beat.gatewayID]) == nil
@@ -118,23 +112,27 @@ public final class ReceiverStore: @unchecked Sendable {
         }
     }
 
-    /// Records a key a gateway announced (signed by a key already trusted);
-    /// true when it is new.
+    /// Records the next key a gateway announced under the signature of
+    /// `announcedBy` (a configured key); replaces any earlier announcement of
+    /// that gateway, so there is at most one per gateway. True when it is new.
     @discardableResult
-    public func announceKey(gatewayID: String, keyID: String, publicKey: String, at now: WallTime) throws -> Bool {
+    public func announceKey(gatewayID: String, keyID: String, publicKey: String, announcedBy: String, at now: WallTime) throws -> Bool {
         try pool.write { db in
-            try db.execute(sql: "INSERT OR IGNORE INTO announced_keys(key_id, gateway_id, public_key, announced_at_ns) VALUES(?,?,?,?)",
-                           arguments: [keyID, gatewayID, publicKey, now.nanosecondsSinceEpoch])
-            guard db.changesCount > 0 else { return false }
-            try log(db, now, gatewayID, "key", "announced next signing key \(keyID); trusted from now on")
+            if try Bool.fetchOne(db, sql: "SELECT EXISTS(SELECT 1 FROM announced_keys WHERE key_id = ? AND gateway_id = ? AND announced_by = ?)",
+                                 arguments: [keyID, gatewayID, announcedBy]) == true { return false }
+            try db.execute(sql: "DELETE FROM announced_keys WHERE gateway_id = ? OR key_id = ?", arguments: [gatewayID, keyID])
+            try db.execute(sql: "INSERT INTO announced_keys(key_id, gateway_id, public_key, announced_at_ns, announced_by) VALUES(?,?,?,?,?)",
+                           arguments: [keyID, gatewayID, publicKey, now.nanosecondsSinceEpoch, announcedBy])
+            try log(db, now, gatewayID, "key", "announced next signing key \(keyID) under key \(announcedBy); trusted while \(announcedBy) is configured")
             return true
         }
     }
 
-    /// An announced key by its keyid: (gateway, base64 public key).
-    public func announcedKey(_ keyID: String) throws -> (gatewayID: String, publicKey: String)? {
+    /// An announced key by its keyid.
+    public func announcedKey(_ keyID: String) throws -> (gatewayID: String, publicKey: String, announcedBy: String)? {
         try pool.read { db in
-            try Row.fetchOne(db, sql: "SELECT gateway_id, public_key FROM announced_keys WHERE key_id = ?", arguments: [keyID]).map { ($0[0], $0[1]) }
+            try Row.fetchOne(db, sql: "SELECT gateway_id, public_key, announced_by FROM announced_keys WHERE key_id = ? AND announced_by IS NOT NULL",
+                             arguments: [keyID]).map { ($0[0], $0[1], $0[2]) }
         }
     }
 
@@ -144,12 +142,15 @@ public final class ReceiverStore: @unchecked Sendable {
             let rows = try Row.fetchAll(db, sql: "SELECT id, last_heartbeat_ns, interval_s FROM gateways WHERE silent = 0 AND last_heartbeat_ns IS NOT NULL")
             var silenced: [String] = []
             for r in rows {
-                let id: String = r[0], interval: Int = r[2] ?? 60
+                // Saturating: a row written before intervals were range-checked
+                // must not crash the receiver at every start.
+                let id: String = r[0], interval: Int64 = r[2] ?? 60
                 let last = max(r[1] as Int64, watchStart.nanosecondsSinceEpoch)
-                let limit = Int64(interval) * Int64(n) * 1_000_000_000
-                if now.nanosecondsSinceEpoch - last > limit {
+                let limit = interval.saturatingMultiply(Int64(n)).saturatingMultiply(1_000_000_000)
+                let quiet = now.nanosecondsSinceEpoch.saturatingSubtract(last)
+                if quiet > limit {
                     try db.execute(sql: "UPDATE gateways SET silent = 1 WHERE id = ?", arguments: [id])
-                    try log(db, now, id, "silent", "no heartbeat for \((now.nanosecondsSinceEpoch - last) / 1_000_000_000) s (interval \(interval) s × \(n))")
+                    try log(db, now, id, "silent", "no heartbeat for \(quiet / 1_000_000_000) s (interval \(interval) s × \(n))")
                     silenced.append(id)
                 }
             }
@@ -157,6 +158,8 @@ public final class ReceiverStore: @unchecked Sendable {
         }
     }
 
+    /// Events after `number`, oldest first, at most `limit` (a page: page on
+    /// with the last number returned).
     public func events(after number: Int64, limit: Int = 500) throws -> [Event] {
         try pool.read { db in
             try Row.fetchAll(db, sql: "SELECT number, at_ns, gateway_id, type, text FROM events WHERE number > ? ORDER BY number LIMIT ?", arguments: [number, limit]).map {

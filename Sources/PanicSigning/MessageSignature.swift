@@ -61,6 +61,9 @@ public struct MessageSigner: Sendable {
 
 /// The `@signature-params` of one signature.
 struct SignatureParams: Equatable {
+    /// `created` and `expires` outside this (Unix seconds) are malformed.
+    static let acceptedSeconds: ClosedRange<Int64> = 0...(1 << 40)
+
     var components: [String]
     var created: Int64?
     var expires: Int64?

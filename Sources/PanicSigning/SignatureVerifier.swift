@@ -20,7 +20,7 @@ public enum SignatureError: Error, Equatable, CustomStringConvertible {
         case .missingComponent(let c): "signature does not cover \(c)"
         case .unsupportedAlgorithm(let a): "unsupported alg \"\(a)\"; only ed25519 is accepted"
         case .digestMismatch: "content-digest does not match the body"
-        case .outsideWindow(let c, let n): "signature created at \(c) is outside the accepted window around \(n) (\(n - c) s old)"
+        case .outsideWindow(let c, let n): "signature created at \(c) is outside the accepted window around \(n) (\(n.saturatingSubtract(c)) s old)"
         case .badSignature(let k): "signature does not verify with key \(k)"
         }
     }
@@ -82,7 +82,7 @@ public struct SignatureVerifier: Sendable {
         guard let created = params.created else { throw .malformed("no created parameter") }
         guard let trusted = keys[keyID] else { throw .unknownKey(keyID) }
         let nowSeconds = now.secondsSinceEpoch
-        if created < nowSeconds - maximumAge || created > nowSeconds + maximumSkewAhead {
+        if created < nowSeconds.saturatingSubtract(maximumAge) || created > nowSeconds.saturatingAdd(maximumSkewAhead) {
             throw .outsideWindow(created: created, now: nowSeconds)
         }
         if let expires = params.expires, expires < nowSeconds { throw .outsideWindow(created: created, now: nowSeconds) }

@@ -4,7 +4,11 @@ import Foundation
 /// `Signature`: one inner list of plain strings with parameters, and byte
 /// sequences. Anything else is refused as malformed.
 enum StructuredSignature {
+    /// Longest `Signature-Input` or `Signature` header read; ours are ~200 bytes.
+    static let maximumHeaderLength = 4_096
+
     static func parseInput(_ header: String) throws(SignatureError) -> (label: String, params: SignatureParams) {
+        guard header.utf8.count <= maximumHeaderLength else { throw .malformed("Signature-Input longer than \(maximumHeaderLength) bytes") }
         let text = header.trimmingCharacters(in: .whitespaces)
         guard let eq = text.firstIndex(of: "=") else { throw .malformed("Signature-Input has no `label=`") }
         let label = String(text[..<eq])
@@ -31,7 +35,11 @@ enum StructuredSignature {
             if quoted { value = String(value.dropFirst().dropLast()) }
             switch key {
             case "created", "expires":
-                guard !quoted, let n = Int64(value) else { throw .malformed("\(key) must be an integer") }
+                // Range-checked here, where it is decoded: Unix seconds from
+                // 0 to 2^40, so every later comparison and difference is safe.
+                guard !quoted, let n = Int64(value), SignatureParams.acceptedSeconds.contains(n) else {
+                    throw .malformed("\(key) must be an integer number of Unix seconds from 0 to \(SignatureParams.acceptedSeconds.upperBound)")
+                }
                 if key == "created" { params.created = n } else { params.expires = n }
             case "keyid": params.keyID = value
             case "nonce": params.nonce = value
@@ -44,6 +52,7 @@ enum StructuredSignature {
     }
 
     static func parseSignature(_ header: String, label: String) throws(SignatureError) -> [UInt8] {
+        guard header.utf8.count <= maximumHeaderLength else { throw .malformed("Signature longer than \(maximumHeaderLength) bytes") }
         for member in header.split(separator: ",") {
             let t = member.trimmingCharacters(in: .whitespaces)
             guard t.hasPrefix(label + "=:"), t.hasSuffix(":"), t.count > label.count + 3 else { continue }

@@ -61,16 +61,28 @@ struct Tail: AsyncParsableCommand {
 
     func run() async throws {
         let store = try ReceiverStore(path: db.database)
-        var cursor = max(0, try store.lastEventNumber() - Int64(last))
+        var cursor = max(0, try store.lastEventNumber().saturatingSubtract(Int64(max(0, last))))
         while true {
-            for e in try store.events(after: cursor) {
-                emit("\(e.at.rfc3339)  \(e.gatewayID)  \(e.type.uppercased() + String(repeating: " ", count: max(0, 9 - e.type.count)))  \(e.text)")
-                cursor = e.number
+            // Page through: a backlog larger than one page is printed whole.
+            var page = try store.events(after: cursor)
+            while !page.isEmpty {
+                for e in page {
+                    emit(Self.line(e))
+                    cursor = e.number
+                }
+                page = try store.events(after: cursor)
             }
             if noFollow { return }
             // A reader on the side of the store, not on the alarm path.
             try await Task.sleep(for: .milliseconds(200))
         }
+    }
+
+    /// One event as a line. Everything in it came from a gateway: control
+    /// characters are escaped, so no text can forge a line or drive the terminal.
+    static func line(_ e: ReceiverStore.Event) -> String {
+        let type = e.type.uppercased().escapingControlCharacters
+        return "\(e.at.rfc3339)  \(e.gatewayID.escapingControlCharacters)  \(type + String(repeating: " ", count: max(0, 9 - type.count)))  \(e.text.escapingControlCharacters)"
     }
 }
 
@@ -102,7 +114,7 @@ struct Status: ParsableCommand {
         for r in rows {
             let gaps = r.gaps.isEmpty ? "none" : r.gaps.map { $0.lowerBound == $0.upperBound ? "\($0.lowerBound)" : "\($0.lowerBound)-\($0.upperBound)" }.joined(separator: ",")
             print([
-                r.id.padding(toLength: 20, withPad: " ", startingAt: 0),
+                r.id.escapingControlCharacters.padding(toLength: 20, withPad: " ", startingAt: 0),
                 (r.silent ? "SILENT" : r.lastHeartbeat == nil ? "unknown" : "ok").padding(toLength: 8, withPad: " ", startingAt: 0),
                 (r.lastHeartbeat?.rfc3339 ?? "never").padding(toLength: 28, withPad: " ", startingAt: 0),
                 String(r.lastSequence ?? 0).padding(toLength: 9, withPad: " ", startingAt: 0),

@@ -16,7 +16,8 @@ struct IntakeTests {
     init() throws {
         store = try ReceiverStore(path: NSTemporaryDirectory() + "/intake-" + UUID().uuidString + ".db")
         intake = Intake(verifier: SignatureVerifier(trusted: [TrustedKey(gatewayID: "gw-1", key: key.publicKey)]),
-                        store: store, logger: Logger(label: "t"), observer: { _ in })
+                        store: store, authorities: ReceiverAuthorities(configured: ["r:80"], scheme: "http"),
+                        logger: Logger(label: "t"), observer: { _ in })
     }
 
     func alert(_ seq: Int64, gateway: String = "gw-1", id: String? = nil) -> Alert {

@@ -1,0 +1,208 @@
+import Foundation
+import Logging
+import PanicCore
+import PanicReceiverKit
+import PanicSigning
+import Testing
+
+/// Each test here is one of the ways the receiver was crashed or bypassed by
+/// probing (issue #11): it must answer, not trap, and not be fooled.
+@Suite("Receiver intake under hostile input")
+struct HostileIntakeTests {
+    let key = SigningKey.generate()
+    let path = NSTemporaryDirectory() + "/hostile-" + UUID().uuidString + ".db"
+    let store: ReceiverStore
+    let now = WallTime(secondsSinceEpoch: 1_800_000_000)
+    let ids = AlertIDGenerator()
+
+    init() throws { store = try ReceiverStore(path: path) }
+
+    func intake(keys: [(String, SigningKey)]? = nil, rate: Int = 1_000, burst: Int = 1_000) -> Intake {
+        let trusted = (keys ?? [("gw-1", key)]).map { TrustedKey(gatewayID: $0.0, key: $0.1.publicKey) }
+        return Intake(verifier: SignatureVerifier(trusted: trusted), store: store,
+                      authorities: ReceiverAuthorities(configured: ["r:80"], scheme: "http"),
+                      rateLimiter: GatewayRateLimiter(rate: rate, burst: burst), logger: Logger(label: "t"), observer: { _ in })
+    }
+
+    func alert(_ seq: Int64, _ change: (inout Alert) -> Void = { _ in }) -> Alert {
+        var a = Alert(id: ids.next(at: now), gatewayID: "gw-1", site: "s", sequence: seq, kind: .panic, input: "b", zone: 1, area: 1,
+                      occurredAt: now, acceptedAt: now, clockSynchronized: false)
+        change(&a)
+        return a
+    }
+
+    func beat(_ change: (inout Heartbeat) -> Void = { _ in }) -> Heartbeat {
+        var b = Heartbeat(id: ids.next(at: now), gatewayID: "gw-1", site: "s", sentAt: now, intervalSeconds: 60, lastSequence: 0,
+                          queue: [], inputs: [], clockSynchronized: true, evictedTelemetry: 0)
+        change(&b)
+        return b
+    }
+
+    func message(_ body: [UInt8], path: String, nonce: String, signer: SigningKey? = nil, target: String = "http://r",
+                 created: Int64? = nil, editInput: (String) -> String = { $0 }) throws -> SignedMessage {
+        let uri = target + path
+        let h = try MessageSigner(key: signer ?? key).sign(method: "POST", targetURI: uri, contentType: "application/json",
+                                                          body: body, created: created ?? now.secondsSinceEpoch, nonce: nonce)
+        let headers = ["content-type": "application/json", "content-digest": h.contentDigest,
+                       "signature-input": editInput(h.signatureInput), "signature": h.signature]
+        return SignedMessage(method: "POST", targetURI: uri, body: body) { headers[$0] }
+    }
+
+    func post(_ i: Intake, _ a: Alert, signer: SigningKey? = nil, target: String = "http://r") throws -> IntakeResponse {
+        i.alert(try message(try WireFormat.encode(a), path: "/v1/alerts", nonce: a.id, signer: signer, target: target), now: now)
+    }
+
+    func post(_ i: Intake, _ b: Heartbeat, signer: SigningKey? = nil) throws -> IntakeResponse {
+        i.heartbeat(try message(try WireFormat.encode(b), path: "/v1/heartbeats", nonce: b.id, signer: signer), now: now)
+    }
+
+    @Test("created = Int64.min with a known keyid is refused as malformed, not a crash (#11.1)")
+    func createdAtTheEndOfInt64() throws {
+        let i = intake()
+        let a = alert(1)
+        for created in ["-9223372036854775808", "9223372036854775807", "-1", "99999999999999999999"] {
+            let m = try message(try WireFormat.encode(a), path: "/v1/alerts", nonce: a.id) {
+                $0.replacingOccurrences(of: "created=\(now.secondsSinceEpoch)", with: "created=\(created)")
+            }
+            let r = i.alert(m, now: now)
+            #expect(r.status == 400, "created=\(created): \(r.body)")
+        }
+        // In range but far outside the window: 401 naming the receiver's time.
+        let old = i.alert(try message(try WireFormat.encode(a), path: "/v1/alerts", nonce: a.id, created: 0), now: now)
+        #expect(old.status == 401 && old.body.contains("server_time"))
+        #expect(try store.alerts().isEmpty)
+    }
+
+    @Test("a sequence near Int64.max is refused; the gateway's next alert and a restart still work (#11.3)")
+    func hugeSequence() throws {
+        let i = intake()
+        #expect(try post(i, alert(.max)).status == 400)
+        #expect(try post(i, alert(Int64(1) << 53 + 1)).status == 400)
+        #expect(try post(i, alert(Int64(1) << 53)).status == 201)
+        #expect(try post(i, alert(2)).status == 201)
+        _ = try ReceiverStore(path: path)
+        #expect(try store.status().first?.alerts == 2)
+    }
+
+    @Test("rows an older version stored out of range (sequence Int64.max, interval 1e10) crash neither intake nor supervision (#11.3)")
+    func outOfRangeRowsAlreadyStored() throws {
+        let i = intake()
+        #expect(try post(i, alert(1)).status == 201)
+        #expect(try post(i, beat()).status == 200)
+        try sqlite("UPDATE alerts SET sequence = 9223372036854775807; UPDATE gateways SET interval_s = 10000000000, last_heartbeat_ns = -9223372036854775808")
+        #expect(try post(i, alert(5)).status == 201)
+        _ = try store.markSilent(now: now, afterIntervals: 3)
+        _ = try store.markSilent(now: WallTime(nanosecondsSinceEpoch: .max), afterIntervals: 100)
+        #expect(try store.status().count == 1)
+    }
+
+    @Test("out-of-range body fields are 400 and nothing is stored (#11.3)")
+    func bodyFields() throws {
+        let i = intake()
+        for change: (inout Alert) -> Void in [{ $0.zone = -5 }, { $0.area = 123_456 }, { $0.kind = .heartbeat }, { $0.version = 999 },
+                                               { $0.input = "x\u{1B}[2J" }, { $0.site = "fake\n2026 gw-2 ALERT" }] {
+            #expect(try post(i, alert(1, change)).status == 400)
+        }
+        let a = alert(1)
+        for date in ["1677-09-22T00:00:00.000000Z", "2263-01-01T00:00:00.000000Z", "2026-02-31T00:00:00.000000Z"] {
+            let body = String(decoding: try WireFormat.encode(a), as: UTF8.self).replacingOccurrences(of: a.occurredAt.rfc3339, with: date)
+            #expect(i.alert(try message(Array(body.utf8), path: "/v1/alerts", nonce: a.id), now: now).status == 400, "\(date)")
+        }
+        #expect(try post(i, beat { $0.intervalSeconds = 3_100_000_000 }).status == 400)
+        #expect(try store.alerts().isEmpty)
+        #expect(try store.status().isEmpty)
+    }
+
+    @Test("a key announced in a heartbeat is trusted only while its announcer is configured; it cannot announce another (#11.4)")
+    func keyRevocation() throws {
+        let next = SigningKey.generate(), third = SigningKey.generate(), replacement = SigningKey.generate()
+        let i = intake()
+        #expect(try post(i, beat { $0.nextPublicKey = next.publicKey.base64 }).status == 200)
+        #expect(try post(i, alert(1), signer: next).status == 201)
+        // The announced key announces a third: ignored.
+        #expect(try post(i, beat { $0.nextPublicKey = third.publicKey.base64 }, signer: next).status == 200)
+        #expect(try post(i, alert(2), signer: third).status == 401)
+        // The operator replaces the old key: what it announced is revoked with it.
+        let replaced = intake(keys: [("gw-1", replacement)])
+        #expect(try post(replaced, alert(3), signer: next).status == 401)
+        #expect(try post(replaced, alert(4), signer: replacement).status == 201)
+        // The gateway removed altogether: nothing it announced works either.
+        let removed = intake(keys: [("gw-other", SigningKey.generate())])
+        #expect(try post(removed, alert(5), signer: next).status == 401)
+    }
+
+    @Test("a newer announcement replaces the older: one announced key per gateway (#11.4)")
+    func oneAnnouncementPerGateway() throws {
+        let first = SigningKey.generate(), second = SigningKey.generate()
+        let i = intake()
+        #expect(try post(i, beat { $0.nextPublicKey = first.publicKey.base64 }).status == 200)
+        #expect(try post(i, beat { $0.nextPublicKey = second.publicKey.base64 }).status == 200)
+        #expect(try post(i, alert(1), signer: first).status == 401)
+        #expect(try post(i, alert(2), signer: second).status == 201)
+        #expect(try sqliteRows("SELECT COUNT(*) FROM announced_keys") == "1")
+    }
+
+    @Test("the same signed heartbeat twice counts once: a replay cannot hide silence (#11.10)")
+    func heartbeatReplay() throws {
+        let i = intake()
+        let b = beat()
+        let m = try message(try WireFormat.encode(b), path: "/v1/heartbeats", nonce: b.id)
+        #expect(i.heartbeat(m, now: now).status == 200)
+        let later = WallTime(secondsSinceEpoch: now.secondsSinceEpoch + 200)
+        let replay = i.heartbeat(m, now: later)
+        #expect(replay.status == 200 && replay.body.contains("duplicate"))
+        #expect(try store.status().first?.lastHeartbeat == now)
+        // A heartbeat whose nonce is not its id is malformed.
+        let other = try message(try WireFormat.encode(beat()), path: "/v1/heartbeats", nonce: ids.next(at: now))
+        #expect(i.heartbeat(other, now: now).status == 400)
+    }
+
+    @Test("a request signed for another receiver's authority is refused (#11.11)")
+    func targetURI() throws {
+        let i = intake()
+        #expect(try post(i, alert(1), target: "http://other-receiver.example").status == 401)
+        #expect(try post(i, alert(1), target: "http://r:8080").status == 401)
+        #expect(try post(i, alert(1), target: "http://R:80").status == 201)
+    }
+
+    @Test("a gateway over its rate gets 429 with Retry-After, and nothing more is stored (#11.13)")
+    func rateLimit() throws {
+        let i = intake(rate: 1, burst: 3)
+        for s in 1...3 { #expect(try post(i, alert(Int64(s))).status == 201) }
+        let r = try post(i, alert(4))
+        #expect(r.status == 429 && (r.retryAfterSeconds ?? 0) >= 1)
+        #expect(try store.alerts().count == 3)
+    }
+
+    @Test("a token bucket refills at its rate, caps at its burst, and never runs backwards with the clock")
+    func tokenBucket() {
+        var b = TokenBucket(rate: 10, burst: 2, now: 0)
+        #expect(b.take(now: 0) == nil && b.take(now: 0) == nil)
+        let wait = b.take(now: 0)
+        #expect(wait != nil && wait! > 90_000_000 && wait! <= 101_000_000)
+        #expect(b.take(now: 100_000_000) == nil)
+        #expect(b.take(now: 50_000_000) != nil)   // a clock stepped back refills nothing
+        #expect(b.take(now: 10_000_000_000) == nil && b.take(now: 10_000_000_000) == nil && b.take(now: 10_000_000_000) != nil)
+        var huge = TokenBucket(rate: 100_000, burst: 1_000_000, now: .min)
+        #expect(huge.take(now: .max) == nil)
+    }
+
+    func sqlite(_ sql: String) throws {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/sqlite3")
+        p.arguments = [path, sql]
+        try p.run()
+        p.waitUntilExit()
+        #expect(p.terminationStatus == 0, "sqlite3 \(sql)")
+    }
+
+    func sqliteRows(_ sql: String) throws -> String {
+        let p = Process(), out = Pipe()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/sqlite3")
+        p.arguments = [path, sql]
+        p.standardOutput = out
+        try p.run()
+        p.waitUntilExit()
+        return String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+}
