@@ -9,19 +9,22 @@ extension GatewayConfig {
             let why = FileManager.default.fileExists(atPath: path) ? "cannot be read (check its permissions)" : "does not exist"
             throw ConfigErrors(errors: [.init(file: path, line: nil, key: nil, message: "configuration file \(why)")])
         }
-        guard let text = String(data: data, encoding: .utf8) else {
-            throw ConfigErrors(errors: [.init(file: path, line: nil, key: nil, message: "not valid UTF-8 text")])
-        }
-        return try parse(text, file: path)
+        // From the bytes, so invalid UTF-8 is reported with its line.
+        return try parse(bytes: [UInt8](data), file: path)
     }
 
     /// Validates TOML text; `file` names it in errors.
     public static func parse(_ text: String, file: String, checkFiles: Bool = true) throws(ConfigErrors) -> GatewayConfig {
-        let (table, context) = try ReadContext.parse(text, file: file)
+        try parse(bytes: Array(text.utf8), file: file, checkFiles: checkFiles)
+    }
+
+    /// Validates a file's bytes as TOML; `file` names it in errors.
+    public static func parse(bytes: [UInt8], file: String, checkFiles: Bool = true) throws(ConfigErrors) -> GatewayConfig {
+        let (table, context) = try ReadContext.parse(bytes: bytes, file: file)
         let root = TableReader(table, path: "", context: context)
 
         let gatewayID = root.string("gateway_id", required: true, allowed: "1 to 64 of A-Z a-z 0-9 . _ -", check: Validate.identifier)
-        let site = root.string("site", required: true, allowed: "a description of where the gateway is", check: { $0.isEmpty || $0.count > 200 ? "must be 1 to 200 characters" : nil })
+        let site = root.string("site", required: true, allowed: "a description of where the gateway is", check: { $0.isEmpty || $0.count > 200 || !WireLimits.isPrintable($0) ? "must be 1 to 200 characters, none of them control characters" : nil })
         let stateDir = root.string("state_dir", check: Validate.absolutePath) ?? "/var/lib/panic-gateway"
         let keyFile = root.string("key_file", check: Validate.absolutePath) ?? stateDir + "/gateway.key"
         let controlSocket = root.string("control_socket", check: Validate.absolutePath) ?? GatewayConfig.defaultControlSocket
@@ -319,7 +322,42 @@ public enum Validate {
         }
     }
 
+    /// `HOST[:PORT]` lower-cased, with the port written out (443 when absent),
+    /// or nil when it is not an authority.
+    public static func authority(_ text: String, defaultPort: Int = 443) -> String? {
+        let t = text.lowercased()
+        guard !t.isEmpty, t.utf8.count <= 300, !t.contains("/"), !t.contains("@"), !t.contains(" ") else { return nil }
+        var host = t, port = defaultPort
+        if t.hasPrefix("[") {
+            guard let close = t.firstIndex(of: "]") else { return nil }
+            host = String(t[...close])
+            let rest = t[t.index(after: close)...]
+            if !rest.isEmpty {
+                guard rest.hasPrefix(":"), let p = Int(rest.dropFirst()), (1...65_535).contains(p) else { return nil }
+                port = p
+            }
+        } else if let colon = t.lastIndex(of: ":") {
+            guard t.firstIndex(of: ":") == colon, let p = Int(t[t.index(after: colon)...]), (1...65_535).contains(p) else { return nil }
+            host = String(t[..<colon])
+            port = p
+        }
+        guard !host.isEmpty, host != "[]" else { return nil }
+        return "\(host):\(port)"
+    }
+
+    /// True for `localhost`, an IPv4 address in 127.0.0.0/8 or `::1` (with
+    /// or without brackets), parsed as an address: `127.attacker.example`
+    /// is a host name, not loopback.
     public static func isLoopback(_ host: String) -> Bool {
-        host == "localhost" || host == "::1" || host == "[::1]" || host.hasPrefix("127.")
+        if host.lowercased() == "localhost" { return true }
+        var v4 = in_addr()
+        if inet_pton(AF_INET, host, &v4) == 1 {
+            return UInt32(bigEndian: v4.s_addr) >> 24 == 127
+        }
+        var bare = Substring(host)
+        if bare.hasPrefix("["), bare.hasSuffix("]") { bare = bare.dropFirst().dropLast() }
+        var v6 = in6_addr()
+        guard inet_pton(AF_INET6, String(bare), &v6) == 1 else { return false }
+        return withUnsafeBytes(of: &v6) { b in b.prefix(15).allSatisfy { $0 == 0 } && b[15] == 1 }
     }
 }

@@ -44,8 +44,14 @@ final class GatewayControl: ControlHandler, @unchecked Sendable {
             case "status": return .success(try status())
             case "watch": return watch(args["inputs"] as? [String] ?? [], stream: stream)
             case "test": return test(args, stream: stream)
-            case "send-test": return sendTest(timeout: args["timeout_s"] as? Double ?? 20)
-            case "queue": return .success(try queue(limit: args["limit"] as? Int ?? 50))
+            case "send-test":
+                guard let timeout = ControlArguments.seconds(args["timeout_s"], default: 20) else { return .failure(ControlArguments.secondsProblem) }
+                return sendTest(timeout: timeout)
+            case "queue":
+                guard let limit = ControlArguments.count(args["limit"], default: 50, range: 1...10_000) else {
+                    return .failure("\"limit\" must be a whole number from 1 to 10000")
+                }
+                return .success(try queue(limit: limit))
             case "queue-show":
                 guard let key = args["id"] as? String else { return .failure("queue-show needs \"id\": an alert id (or prefix) or sequence number") }
                 guard let alert = try outbox.alert(matching: key) else { return .failure("no alert \(key) in the outbox") }
@@ -168,7 +174,7 @@ final class GatewayControl: ControlHandler, @unchecked Sendable {
             let known = loop.table.active.map { loop.table[$0].name }
             return .failure("no input named \(args["input"] ?? "(none)"); inputs: \(known.joined(separator: ", "))")
         }
-        let timeout = args["timeout_s"] as? Double ?? 30
+        guard let timeout = ControlArguments.seconds(args["timeout_s"], default: 30) else { return .failure(ControlArguments.secondsProblem) }
         guard testing.mutate({ $0.insert(index).inserted }) else { return .failure("input \(name) is already being tested") }
         defer { testing.mutate { _ = $0.remove(index) } }
         var warnings: [String] = []

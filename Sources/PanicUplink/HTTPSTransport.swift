@@ -6,6 +6,7 @@ import NIOFoundationCompat
 import NIOHTTP1
 import NIOSSL
 import PanicConfig
+import PanicCore
 import PanicSigning
 
 /// Posts signed JSON to one receiver over HTTPS (or HTTP to loopback) with
@@ -51,12 +52,12 @@ public final class HTTPSTransport: Sendable {
     /// resent once, at once.
     public func post(path: String, body: [UInt8], nonce: String, now: Int64) async -> DeliveryOutcome {
         let offset = clockOffset.withLockedValue { $0 }
-        let (outcome, serverTime) = await send(path: path, body: body, nonce: nonce, created: now + offset)
+        let (outcome, serverTime) = await send(path: path, body: body, nonce: nonce, created: now.saturatingAdd(offset))
         guard case .refused(401, _) = outcome, let serverTime else { return outcome }
-        let corrected = serverTime - now
-        guard abs(corrected - offset) > 5 else { return outcome }
+        let corrected = serverTime.saturatingSubtract(now)
+        guard corrected.saturatingSubtract(offset).magnitude > 5 else { return outcome }
         clockOffset.withLockedValue { $0 = corrected }
-        return await send(path: path, body: body, nonce: nonce, created: now + corrected).0
+        return await send(path: path, body: body, nonce: nonce, created: now.saturatingAdd(corrected)).0
     }
 
     private func send(path: String, body: [UInt8], nonce: String, created now: Int64) async -> (DeliveryOutcome, Int64?) {
@@ -80,14 +81,19 @@ public final class HTTPSTransport: Sendable {
             var serverTime: Int64?
             if response.status.code == 401,
                let object = try? JSONSerialization.jsonObject(with: Data(buffer: text)) as? [String: Any],
-               let t = object["server_time"] as? String {
-                serverTime = Int64(t)
+               let t = object["server_time"] as? String, let seconds = Int64(t), Self.acceptedServerTime.contains(seconds) {
+                // Range-checked as it is decoded: whatever terminates TLS for
+                // the receiver must not be able to crash the gateway.
+                serverTime = seconds
             }
-            return (DeliveryOutcome.classify(status: Int(response.status.code), body: String(buffer: text)), serverTime)
+            return (DeliveryOutcome.classify(status: Int(response.status.code), body: String(buffer: text), retryAfter: response.headers.first(name: "Retry-After")), serverTime)
         } catch {
             return (.failed(reason: Self.describe(error)), nil)
         }
     }
+
+    /// A receiver's `server_time` outside this (Unix seconds, 2000–2200) is ignored.
+    static let acceptedServerTime: ClosedRange<Int64> = 946_684_800...7_258_118_400
 
     /// Names transport errors in words an operator can act on.
     static func describe(_ error: any Error) -> String {

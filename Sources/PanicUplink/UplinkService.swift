@@ -142,6 +142,20 @@ public final class UplinkService: Service, @unchecked Sendable {
                 ])
             }
             await waitOutBackoff(until: now + delay)
+        case .throttled(let seconds, let reason):
+            // The receiver asked for a pause: honoured (not even an alarm cuts
+            // it short — it would only be refused again), but never longer
+            // than this destination's back-off cap.
+            if Task.isCancelled { return }
+            Counter(label: "panic_gateway_uplink_errors_total", dimensions: [("destination", config.name), ("cause", "throttled")]).increment()
+            let pause = min(Nanoseconds.seconds(Int64(seconds)), config.backoff.maximum)
+            lock.withLock {
+                state.lastError = reason
+                state.lastErrorAt = now
+                state.backoffUntil = now + pause
+            }
+            logger.warning("receiver asked to slow down; alerts stay queued on disk", metadata: ["reason": "\(reason)", "retry.in_ms": "\(pause.value / 1_000_000)"])
+            try? await Task.sleep(for: .nanoseconds(max(0, pause.value)))
         }
     }
 

@@ -1,3 +1,4 @@
+import Foundation
 import PanicCore
 
 /// One destination's health, for status, heartbeats and logs.
@@ -24,9 +25,19 @@ public enum DeliveryOutcome: Sendable, Equatable {
     case refused(status: Int, reason: String)
     /// No answer, a 5xx, 408 or 429: the path is down; back off and retry.
     case failed(reason: String)
+    /// 429 or 503 with `Retry-After`: the receiver asks for that many seconds.
+    case throttled(seconds: Int, reason: String)
 
-    public static func classify(status: Int, body: String) -> DeliveryOutcome {
-        switch status {
+    /// The `Retry-After` seconds honoured (a longer one is cut to the
+    /// destination's back-off cap by the service; an HTTP-date is not used).
+    public static let retryAfterRange = 0...86_400
+
+    public static func classify(status: Int, body: String, retryAfter: String? = nil) -> DeliveryOutcome {
+        if status == 429 || status == 503, let text = retryAfter?.trimmingCharacters(in: .whitespaces),
+           let seconds = Int(text), retryAfterRange.contains(seconds) {
+            return .throttled(seconds: seconds, reason: "HTTP \(status): retry after \(seconds) s")
+        }
+        return switch status {
         case 200..<300: .accepted(status: status)
         case 408, 429: .failed(reason: "HTTP \(status)")
         case 400..<500: .refused(status: status, reason: "HTTP \(status): \(body.prefix(200))")
