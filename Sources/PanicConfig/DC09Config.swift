@@ -1,5 +1,4 @@
 import Foundation
-import TOMLKit
 import PanicCore
 #if canImport(Glibc)
 import Glibc

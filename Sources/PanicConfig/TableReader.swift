@@ -1,5 +1,3 @@
-import TOMLKit
-
 extension TOMLTable {
     func array(for key: String) -> TOMLArray? { self[key]?.array }
 }
@@ -21,11 +19,14 @@ public final class TableReader {
 
     public func keyPath(_ key: String) -> String { path.isEmpty ? key : "\(path).\(key)" }
 
+    /// Records a problem with `key` of this table (or the table itself), at
+    /// the line the parser saw it on.
     public func fail(_ key: String?, _ message: String) {
-        context.fail(key.map(keyPath) ?? (path.isEmpty ? nil : path), message)
+        let line = key.flatMap { table.line(of: $0) } ?? (path.isEmpty ? nil : table.line)
+        context.fail(key.map(keyPath) ?? (path.isEmpty ? nil : path), line: line, message)
     }
 
-    private func value(_ key: String) -> (any TOMLValueConvertible)? {
+    private func value(_ key: String) -> TOMLValue? {
         consumed.insert(key)
         return table[key]
     }
@@ -97,29 +98,31 @@ public final class TableReader {
     }
 }
 
-/// The file being read, its locator, and the errors found so far.
+/// The file being read and the errors found so far.
 final class ReadContext {
     let file: String
-    let locator: SourceLocator
     var errors: [ConfigError] = []
 
-    init(file: String, text: String) {
+    init(file: String) {
         self.file = file
-        self.locator = SourceLocator(text: text)
     }
 
-    public func fail(_ key: String?, _ message: String) {
-        errors.append(ConfigError(file: file, line: key.flatMap { locator.line(of: $0) }, key: key, message: message))
+    func fail(_ key: String?, line: Int?, _ message: String) {
+        errors.append(ConfigError(file: file, line: line, key: key, message: message))
     }
 
-    /// Parses TOML text; a syntax error comes back located.
+    /// Parses TOML text; a syntax error comes back located. The parser is
+    /// our own, in Swift, and fuzzed: no input makes it abort.
     static func parse(_ text: String, file: String) throws(ConfigErrors) -> (TOMLTable, ReadContext) {
+        try parse(bytes: Array(text.utf8), file: file)
+    }
+
+    /// The same from the file's bytes, so invalid UTF-8 is located too.
+    static func parse(bytes: [UInt8], file: String) throws(ConfigErrors) -> (TOMLTable, ReadContext) {
         do {
-            return (try TOMLTable(string: text), ReadContext(file: file, text: text))
-        } catch let e as TOMLParseError {
-            throw ConfigErrors(errors: [ConfigError(file: file, line: e.source.begin.line, key: nil, message: "TOML syntax: \(e.description)")])
+            return (try TOMLTable(bytes: bytes), ReadContext(file: file))
         } catch {
-            throw ConfigErrors(errors: [ConfigError(file: file, line: nil, key: nil, message: "TOML syntax: \(error)")])
+            throw ConfigErrors(errors: [ConfigError(file: file, line: error.line, key: nil, message: "TOML syntax: \(error.message)")])
         }
     }
 }

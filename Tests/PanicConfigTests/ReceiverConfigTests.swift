@@ -78,3 +78,32 @@ struct ReceiverConfigTests {
         }
     }
 }
+
+@Suite("Configuration errors always carry a line")
+struct LocatedConfigErrorTests {
+    @Test("invalid UTF-8 is reported with its line, not as an unreadable file (#11.14)")
+    func invalidUTF8() {
+        var bytes = Array("gateway_id = \"gw-1\"\nsite = \"Test site\"\n".utf8)
+        bytes += Array("state_dir = \"/var/lib/".utf8) + [0xFF, 0xFE] + Array("\"\n".utf8)
+        do {
+            _ = try GatewayConfig.parse(bytes: bytes, file: "g.toml")
+            Issue.record("accepted")
+        } catch {
+            #expect(error.errors.first?.line == 3, "\(error)")
+            #expect(error.description.contains("UTF-8"))
+        }
+    }
+
+    @Test("toml++'s aborting inputs are located syntax errors for both loaders (#11.5)")
+    func strayBrackets() {
+        for text in ["[", "[&a]", "[.a]", "[[", "a.=1", "[a.b", "x = [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[["] {
+            do {
+                _ = try GatewayConfig.parse(text, file: "g.toml")
+                Issue.record("gateway accepted \(text)")
+            } catch {
+                #expect(error.errors.first?.line == 1, "\(text): \(error)")
+            }
+            #expect(throws: ConfigErrors.self) { try ReceiverConfig.parse(text, file: "r.toml") }
+        }
+    }
+}
