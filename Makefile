@@ -13,9 +13,20 @@ APT_PACKAGES := libgpiod-dev libudev-dev gpiod udev socat libsqlite3-dev sqlite3
 # Python packages for test peers (independent implementations).
 PY_PACKAGES := pytest http-message-signatures requests cryptography pymodbus==3.16.1 pyserial==3.5 pysiaalarm==3.2.2
 
-.PHONY: all deps build demo test test-swift test-integration test-deploy check-libgpiod2 check-udev-rules hil deb bench clean
+.PHONY: all check-swift deps build demo test test-swift test-integration test-deploy check-libgpiod2 check-udev-rules hil deb bench clean
 
 all: build
+
+## check-swift: stop at once, saying what to install, when Swift 6 is not there
+check-swift:
+	@command -v $(SWIFT) >/dev/null 2>&1 || { \
+		echo "make: Swift 6.0 or later is needed, and '$(SWIFT)' is not on the PATH."; \
+		echo "      Install a Swift 6 toolchain for Debian 12 (this project is built and tested with 6.3.1; the build"; \
+		echo "      machines have it in /opt/swift/usr/bin) and add its usr/bin to PATH, or run: make SWIFT=/path/to/swift"; \
+		exit 127; } >&2
+	@$(SWIFT) --version 2>/dev/null | grep -Eq 'Swift version ([6-9]|[1-9][0-9])\.' || { \
+		echo "make: '$(SWIFT)' is not Swift 6.0 or later ($$($(SWIFT) --version 2>&1 | head -n 1)); install Swift 6 (6.3.1 is what this project is tested with)."; \
+		exit 127; } >&2
 
 ## deps: install Debian and Python packages that are missing (idempotent)
 deps: .build/.deps-apt $(VENV)/.deps-py
@@ -30,15 +41,15 @@ $(VENV)/.deps-py: .build/.deps-apt
 	@$(PY) -m pip install --quiet --disable-pip-version-check $(PY_PACKAGES)
 	@touch $@
 
-build: deps
+build: check-swift deps
 	$(SWIFT) build
 
 ## demo: a receiver and a gateway on loopback, simulated presses, an outage
-demo: build
+demo: check-swift build
 	$(BIN)/panic-gateway demo
 
 ## test: unit and end-to-end tests in Swift, then integration tests in Python
-test: deps
+test: check-swift deps
 	$(SWIFT) build --build-tests
 	$(MAKE) --no-print-directory test-swift test-integration test-deploy check-libgpiod2 check-udev-rules hil
 
@@ -53,7 +64,7 @@ test-deploy:
 	PANIC_DEB_BIN_DIR=$(CURDIR)/$(BIN) $(PY) -m pytest -q Tests/deploy
 
 ## deb: the Debian package from a release build, into .build/deb
-deb: deps
+deb: check-swift deps
 	$(SWIFT) build -c release
 	bash scripts/build-deb.sh --bin-dir .build/release --out .build/deb
 
@@ -71,7 +82,7 @@ hil:
 	HIL_GATEWAY_BIN=$(CURDIR)/$(BIN)/panic-gateway HIL_RECEIVER_BIN=$(CURDIR)/$(BIN)/panic-receiver bash hil/run.sh
 
 ## bench: release build; latency and throughput with percentiles
-bench: deps
+bench: check-swift deps
 	$(SWIFT) build -c release
 	.build/release/panic-bench
 
