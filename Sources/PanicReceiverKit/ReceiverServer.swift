@@ -86,7 +86,9 @@ public struct ReceiverServer: Sendable {
         }
         let app = Application(
             router: router, server: server,
-            configuration: .init(address: .hostname(config.listenHost, port: config.listenPort), serverName: "panic-receiver"),
+            // A deep accept queue: under a flood of reconnecting clients the
+            // kernel must not drop a gateway's SYN before the guard sees it.
+            configuration: .init(address: .hostname(config.listenHost, port: config.listenPort), serverName: "panic-receiver", backlog: 4_096),
             onServerRunning: { [intake, config] channel in
                 let port = channel.localAddress?.port ?? 0
                 intake.authorities.bound(host: config.listenHost, port: port)

@@ -40,8 +40,10 @@ public enum DeliveryOutcome: Sendable, Equatable {
         return switch status {
         case 200..<300: .accepted(status: status)
         case 408, 429: .failed(reason: "HTTP \(status)")
-        case 400..<500: .refused(status: status, reason: "HTTP \(status): \(body.prefix(200))")
-        default: .failed(reason: "HTTP \(status): \(body.prefix(200))")
+        // The body is the receiver's (or whatever terminates TLS for it): no
+        // control character of it reaches the log or the status.
+        case 400..<500: .refused(status: status, reason: "HTTP \(status): \(String(body.prefix(200)).escapingControlCharacters)")
+        default: .failed(reason: "HTTP \(status): \(String(body.prefix(200)).escapingControlCharacters)")
         }
     }
 }
