@@ -27,7 +27,7 @@ public final class TableReader {
     }
 
     private func value(_ key: String) -> TOMLValue? {
-        consumed.insert(key)
+        markConsumed(key)
         return table[key]
     }
 
@@ -84,7 +84,11 @@ public final class TableReader {
         return out
     }
 
-    public func markConsumed(_ key: String) { consumed.insert(key) }
+    /// Marks `key` as read (known here) without reading it through this reader.
+    public func markConsumed(_ key: String) {
+        consumed.insert(key)
+        context.read(keyPath(key))
+    }
 
     /// After a fatal problem with the table itself: no complaints about the rest.
     public func markConsumedAll() { for k in table.keys { consumed.insert(k) } }
@@ -102,6 +106,21 @@ public final class TableReader {
 final class ReadContext {
     let file: String
     var errors: [ConfigError] = []
+    /// Every key path the loader looked for, array indices written `[]`:
+    /// the loader's own list of the keys it accepts (what
+    /// `rejectUnknownKeys` lets through), for the configuration reference.
+    private(set) var keysRead: Set<String> = []
+
+    func read(_ path: String) {
+        var out = ""
+        var skipping = false
+        for ch in path {
+            if ch == "[" { skipping = true; out.append("[]"); continue }
+            if skipping { if ch == "]" { skipping = false }; continue }
+            out.append(ch)
+        }
+        keysRead.insert(out)
+    }
 
     init(file: String) {
         self.file = file

@@ -125,10 +125,15 @@ struct CheckConfig: ParsableCommand {
     @Argument(help: "Configuration file.")
     var file: String = GatewayConfig.defaultPath
 
+    @Flag(help: "Also print every key path the loader read (for the configuration reference's test).")
+    var printKeys = false
+
     func run() throws {
         do {
-            let cfg = try GatewayConfig.load(path: file)
-            print("\(file): OK — gateway \(cfg.gatewayID), \(cfg.inputs.count) input(s), \(cfg.uplinks.count) uplink(s)")
+            guard let data = FileManager.default.contents(atPath: file) else { _ = try GatewayConfig.load(path: file); return }
+            let (cfg, keys) = try GatewayConfig.parse(bytes: [UInt8](data), file: file)
+            print("\(file): OK — gateway \(cfg.gatewayID), \(cfg.inputs.count) input(s), \(cfg.destinationNames.count) uplink(s)")
+            if printKeys { for k in keys.sorted() { print(k) } }
         } catch {
             FileHandle.standardError.write(Data("\(error)\n".utf8))
             throw ExitCode(ExitCodes.configInvalid)

@@ -15,7 +15,7 @@ struct ConfigCommand: ParsableCommand {
             do {
                 let cfg = try GatewayConfig.load(path: file)
                 if json { print(Output.json(["file": file, "ok": true, "inputs": cfg.inputs.count, "uplinks": cfg.uplinks.count])) }
-                else { print("\(file): OK — gateway \(cfg.gatewayID), \(cfg.inputs.count) input(s), \(cfg.uplinks.count) uplink(s)") }
+                else { print("\(file): OK — gateway \(cfg.gatewayID), \(cfg.inputs.count) input(s), \(cfg.destinationNames.count) uplink(s)") }
             } catch {
                 if json {
                     print(Output.json(["file": file, "ok": false, "errors": error.errors.map { ["line": $0.line as Any, "key": $0.key as Any, "message": $0.message] }]))
