@@ -41,6 +41,8 @@ extension Gateway {
         if new.stateDirectory != current.stateDirectory { restart.append("state_dir") }
         if new.keyFile != current.keyFile { restart.append("key_file") }
         if new.uplinks != current.uplinks { restart.append("uplinks") }
+        if new.dc09Uplinks != current.dc09Uplinks { restart.append("uplinks (dc09)") }
+        if new.metricsListen?.host != current.metricsListen?.host || new.metricsListen?.port != current.metricsListen?.port { restart.append("metrics") }
         if new.controlSocket != current.controlSocket || new.controlGroup != current.controlGroup { restart.append("control_socket") }
         if new.maximumTelemetry != current.maximumTelemetry { restart.append("outbox") }
         let inputsChanged = new.inputs != current.inputs || new.serialDevices != current.serialDevices
@@ -49,24 +51,31 @@ extension Gateway {
             return .unchanged
         }
         if inputsChanged {
+            // All or nothing: the devices are wired against the indices the
+            // table would give, and the table changes only once that worked.
+            let specs = new.inputs.map(\.spec)
+            let indices = loop.table.plan(specs)
+            var applied = current
+            applied.inputs = new.inputs
+            applied.serialDevices = new.serialDevices
+            let built: InputWiring.Built
             do {
-                let indices = loop.table.apply(new.inputs.map(\.spec))
-                var applied = current
-                applied.inputs = new.inputs
-                applied.serialDevices = new.serialDevices
-                let built = try InputWiring.devices(
+                built = try InputWiring.devices(
                     config: applied, indices: indices, overrides: reloadContext.overrides, previous: previousSources,
                     gpioBackend: reloadContext.gpioBackend, clock: reloadContext.clock, logger: logger)
-                loop.reconfigure(devices: built.devices)
-                wiring.value = (applied, built.sources)
-                let kept = built.sources.keys.filter { previousSources[$0] != nil }.count
-                logger.notice("configuration reloaded: inputs applied", metadata: [
-                    "inputs": "\(new.inputs.count)", "sources.kept": "\(kept)", "sources.new": "\(built.sources.count - kept)",
-                ])
             } catch {
-                logger.error("reload could not open the new inputs; the table is updated but sources failed", metadata: ["error": "\(error)"])
+                logger.error("reload refused: the new inputs could not be set up; the running inputs stay as they were", metadata: ["error": "\(error)"])
                 return .refused("\(error)")
             }
+            if loop.table.apply(specs) != indices {
+                logger.critical("input table: plan and apply disagree; restart the daemon to be safe")
+            }
+            loop.reconfigure(devices: built.devices)
+            wiring.value = (applied, built.sources)
+            let kept = built.sources.keys.filter { previousSources[$0] != nil }.count
+            logger.notice("configuration reloaded: inputs applied", metadata: [
+                "inputs": "\(new.inputs.count)", "sources.kept": "\(kept)", "sources.new": "\(built.sources.count - kept)",
+            ])
         }
         if !restart.isEmpty {
             logger.warning("configuration changes that need a restart were not applied", metadata: ["keys": "\(restart.joined(separator: ", "))"])

@@ -24,6 +24,20 @@ public final class InputTable: @unchecked Sendable {
         lock.withLock { specs.indices.first { specs[$0].name == name && !retired.contains($0) } }
     }
 
+    /// The index each of `new` would get from `apply`, without changing
+    /// anything: a reload wires its devices against these first, and applies
+    /// the table only once the wiring has succeeded.
+    public func plan(_ new: [InputSpec]) -> [Int] {
+        lock.withLock {
+            var appended = 0
+            return new.map { spec in
+                if let i = specs.indices.first(where: { specs[$0].name == spec.name }) { return i }
+                appended += 1
+                return specs.count + appended - 1
+            }
+        }
+    }
+
     /// Applies a new list of inputs; returns the index of each, in order.
     @discardableResult
     public func apply(_ new: [InputSpec]) -> [Int] {

@@ -103,3 +103,46 @@ def test_sighup_applies_inputs_live_and_refuses_a_broken_file(tmp_path, procs):
                  10, "the old configuration still works after the refused reload")
     button.close()
     desk.close()
+
+
+def test_sighup_names_dc09_and_metrics_changes_and_a_failed_wiring_changes_nothing(tmp_path, procs):
+    """Issue 18: a changed DC-09 section or metrics address was logged as
+    'unchanged'; a new input whose source could not be opened left the input
+    table changed and the devices not."""
+    key = c.keygen(tmp_path / "gateway.key")
+    receiver = c.start_receiver(procs, tmp_path, [key.public_b64])
+    cfg = tmp_path / "gateway.toml"
+    base = config_text(tmp_path, receiver.port)
+    cfg.write_text(base)
+    gw = procs.start("gateway", [c.binary("panic-gateway"), "run", "--config", str(cfg)])
+    btn = tmp_path / "btn.fifo"
+    c.wait_until(lambda: gw.alive() and "<5>running" in gw.stderr() and btn.exists(), 30, "gateway running")
+    rows = lambda: c.receiver_alerts(receiver.database)
+
+    def reload(text: str, expect: str) -> None:
+        mark = len(gw.stderr())
+        cfg.write_text(text)
+        os.kill(gw.popen.pid, signal.SIGHUP)
+        c.wait_until(lambda: expect in gw.stderr()[mark:], 10, f"log line {expect!r} after the reload")
+
+    dc09 = (f'\n[[uplinks]]\ntype = "dc09"\nname = "arc"\nhost = "127.0.0.1"\nport = {c.free_port()}\n'
+            f'account = "1234"\n')
+    reload(base + dc09, "need a restart were not applied")
+    assert "uplinks (dc09)" in gw.stderr(), gw.stderr()[-2000:]
+    reload(base + '\n[metrics]\nlisten = "127.0.0.1:%d"\n' % c.free_port(), "need a restart were not applied")
+    assert "metrics" in gw.stderr().split("need a restart were not applied")[-1].split("\n")[0], gw.stderr()[-2000:]
+
+    # A new input whose FIFO cannot be made (its directory is under /proc):
+    # refused whole; the running input keeps working and the table is as before.
+    broken_input = ('\n[[inputs]]\nname = "ghost"\nkind = "panic"\nzone = 9\n'
+                    'source = { type = "simulated", fifo = "/proc/self/nope/ghost.fifo" }\n')
+    text = base.replace("\n[[uplinks]]", broken_input + "\n[[uplinks]]", 1)
+    reload(text, "reload refused: the new inputs could not be set up")
+    assert gw.alive()
+    button = c.Button(btn)
+    button.press()
+    c.wait_until(lambda: any(r.get("input") == "btn" and r["kind"] == "panic" for r in rows()), 10, "the running input still works")
+    button.release()
+    names = [i["name"] for i in c.control_status(tmp_path / "control.sock")["inputs"]]
+    assert names == ["btn"], f"the refused reload changed the input table: {names}"
+    button.close()
