@@ -20,13 +20,13 @@ extension GatewayConfig {
 
     /// Validates a file's bytes as TOML; `file` names it in errors.
     public static func parse(bytes: [UInt8], file: String, checkFiles: Bool = true) throws(ConfigErrors) -> GatewayConfig {
-        try parse(bytes: bytes, file: file, checkFiles: checkFiles).config
+        try parseReportingKeys(bytes: bytes, file: file, checkFiles: checkFiles).config
     }
 
     /// Validates a file's bytes and also returns every key path the loader
     /// looked for while reading it (`inputs[].source.chip`): with examples
     /// that reach every branch, the complete list of accepted keys.
-    public static func parse(bytes: [UInt8], file: String, checkFiles: Bool = true) throws(ConfigErrors) -> (config: GatewayConfig, keysRead: Set<String>) {
+    public static func parseReportingKeys(bytes: [UInt8], file: String, checkFiles: Bool = true) throws(ConfigErrors) -> (config: GatewayConfig, keysRead: Set<String>) {
         let (table, context) = try ReadContext.parse(bytes: bytes, file: file)
         let root = TableReader(table, path: "", context: context)
 

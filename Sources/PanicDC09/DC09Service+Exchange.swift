@@ -55,7 +55,7 @@ extension DC09Service {
             case .success(.nak(_, true)):
                 return .refused("bare \"NAK\": the receiver does not know account \(config.account) (or expects a different key)")
             case .success(.nak(let time, _)):
-                return .refused(time == nil ? "NAK without the receiver's time" : "NAK: timestamp refused again after correcting the clock offset")
+                return .refused(time == nil ? "NAK without the receiver's time" : framesRefused)
             case .success(.duh):
                 return .refused("DUH: the receiver cannot process this event (an unknown code?)")
             case .success(.bareAck):
@@ -64,7 +64,15 @@ extension DC09Service {
                 return .failed(e)
             }
         }
-        return .refused("NAK: timestamp refused again after correcting the clock offset")
+        return .refused(framesRefused)
+    }
+
+    /// A NAK that persists after the clock was corrected from the receiver's
+    /// own time is not a clock problem: the receiver cannot read the frames.
+    var framesRefused: String {
+        let key = config.key.map { "an AES-\($0.count * 8) key" } ?? "no key (plain frames)"
+        return "NAK persists after correcting the clock from the receiver's time: the receiver refuses the frames, not the timestamp; "
+            + "check the key (configured: \(key); its key_format hex/ascii), the account \(config.account) and the format \(config.format.rawValue) with the receiving centre"
     }
 
     /// What a reply means for the frame numbered `number`.

@@ -131,7 +131,7 @@ struct CheckConfig: ParsableCommand {
     func run() throws {
         do {
             guard let data = FileManager.default.contents(atPath: file) else { _ = try GatewayConfig.load(path: file); return }
-            let (cfg, keys) = try GatewayConfig.parse(bytes: [UInt8](data), file: file)
+            let (cfg, keys) = try GatewayConfig.parseReportingKeys(bytes: [UInt8](data), file: file)
             print("\(file): OK — gateway \(cfg.gatewayID), \(cfg.inputs.count) input(s), \(cfg.destinationNames.count) uplink(s)")
             if printKeys { for k in keys.sorted() { print(k) } }
         } catch {

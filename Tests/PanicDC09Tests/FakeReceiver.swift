@@ -49,6 +49,9 @@ final class FakeReceiver: @unchecked Sendable {
         case oversized
         case plaintextAck
         case bareAck
+        /// A NAK with the receiver's time to every frame, as a receiver that
+        /// cannot decrypt or parse them answers.
+        case timedNak
     }
 
     struct Received: Sendable {
@@ -194,6 +197,7 @@ final class FakeReceiver: @unchecked Sendable {
                 what = "nothing (unreadable frame)"
             case (.bareNak, _): reply = Array("\"NAK\"".utf8); what = "bare NAK"
             case (.bareAck, _): reply = Array("\"ACK\"".utf8); what = "bare ACK"
+            case (.timedNak, _): reply = try? DC09Frame.wrap(body: "\"NAK\"0000R0L0A0[]_" + DC09Timestamp.format(now)); what = "NAK"
             case (.garbage, _): reply = Array("\n\u{1}\u{2}hello there\r".utf8); what = "garbage"
             case (.silence, _): reply = nil; what = "silence"
             case (.closeMidReply, _): reply = [0xFF]; what = "close mid-reply"

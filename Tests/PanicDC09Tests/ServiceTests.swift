@@ -218,6 +218,21 @@ struct ServiceTests {
         await b.stop()
     }
 
+    @Test("a NAK that persists after the clock correction names the key, its format and the account, not the clock")
+    func persistentNak() async throws {
+        let r = try FakeReceiver(behaviour: .timedNak)
+        defer { r.stop() }
+        let b = try Bench(dc09(r.port, backoffMax: 60_000))
+        b.start()
+        try b.accept([draft(.panic)])
+        try await waitUntil("refused") { try b.pending().first?.attempts == 1 }
+        await b.stop()
+        let refusal = try #require(b.service.status.refusal)
+        #expect(refusal.contains("refuses the frames") && refusal.contains("key_format") && refusal.contains("account 1234"), "\(refusal)")
+        #expect(!refusal.contains("timestamp refused again"))
+        #expect(try b.delivered() == 0)
+    }
+
     @Test("a bare NAK (unknown account) is a refusal: kept, postponed, trouble")
     func bareNak() async throws {
         let r = try FakeReceiver(behaviour: .bareNak)
