@@ -72,12 +72,18 @@ extension TOMLParser {
 
     /// Key parts joined by dots, quoting the ones that are not bare.
     static func display(_ parts: some Collection<KeyPart>) -> String {
-        parts.map { displayKey($0.name) }.joined(separator: ".")
+        capped(parts.map { displayKey($0.name) }.joined(separator: "."))
     }
 
     /// Key parts joined by dots, in one pair of quotes: `"a.b"`, `""`.
     static func quoted(_ parts: some Collection<KeyPart>) -> String {
-        "\"" + parts.map { escaped($0.name) }.joined(separator: ".") + "\""
+        "\"" + capped(parts.map { escaped($0.name) }.joined(separator: ".")) + "\""
+    }
+
+    /// At most 80 characters of `text`, for messages about hostile input.
+    static func capped(_ text: String) -> String {
+        guard text.utf8.count > 80 else { return text }
+        return String(text.prefix(80)) + "…"
     }
 
     static func displayKey(_ name: String) -> String {

@@ -94,7 +94,7 @@ struct TOMLParser {
     }
 
     /// The table under `part` for a dotted key, made if missing.
-    mutating func dottedChild(of table: TOMLTable, _ part: KeyPart, path: String) throws(TOMLSyntaxError) -> TOMLTable {
+    mutating func dottedChild(of table: TOMLTable, _ part: KeyPart, path: @autoclosure () -> String) throws(TOMLSyntaxError) -> TOMLTable {
         guard let entry = table.entries[part.name] else {
             let child = try newTable(under: table, line: part.mark.line, at: part.mark)
             table.insert(part.name, .table(child), line: part.mark.line)
@@ -102,17 +102,17 @@ struct TOMLParser {
         }
         if case .table(let child) = entry.value {
             if child.frozen {
-                throw failure("cannot add to inline table \(path) (defined on line \(entry.line))", at: part.mark)
+                throw failure("cannot add to inline table \(path()) (defined on line \(entry.line))", at: part.mark)
             }
             if child.closed {
-                throw failure("dotted key cannot add to table \(path), already defined on line \(entry.line)", at: part.mark)
+                throw failure("dotted key cannot add to table \(path()), already defined on line \(entry.line)", at: part.mark)
             }
             return child
         }
         if entry.isArrayOfTables {
-            throw failure("dotted key cannot add to array of tables [[\(path)]] (first defined on line \(entry.line))", at: part.mark)
+            throw failure("dotted key cannot add to array of tables [[\(path())]] (first defined on line \(entry.line))", at: part.mark)
         }
-        throw failure("key \(path) is already defined as \(Self.article(entry.value.type)) on line \(entry.line), not a table", at: part.mark)
+        throw failure("key \(path()) is already defined as \(Self.article(entry.value.type)) on line \(entry.line), not a table", at: part.mark)
     }
 
     /// A fresh table one level below `parent`, refused beyond `maxDepth`.
