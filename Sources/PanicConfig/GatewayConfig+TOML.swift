@@ -51,8 +51,11 @@ extension GatewayConfig {
             m.rejectUnknownKeys()
         }
         var maxTelemetry = 10_000
+        var keepDays = 30, keepRows = 10_000
         if let outbox = root.table("outbox") {
             maxTelemetry = outbox.int("max_telemetry", range: 100...10_000_000) ?? maxTelemetry
+            keepDays = outbox.int("keep_delivered_days", range: 1...3_650, unit: " days") ?? keepDays
+            keepRows = outbox.int("keep_delivered_rows", range: 100...10_000_000) ?? keepRows
             outbox.rejectUnknownKeys()
         }
 
@@ -120,10 +123,12 @@ extension GatewayConfig {
         root.rejectUnknownKeys()
 
         if !context.errors.isEmpty { throw ConfigErrors(errors: context.errors) }
-        let config = GatewayConfig(
+        var config = GatewayConfig(
             gatewayID: gatewayID!, site: site!, stateDirectory: stateDir, keyFile: keyFile,
             controlSocket: controlSocket, controlGroup: controlGroup, metricsListen: metrics,
             maximumTelemetry: maxTelemetry, inputs: inputs, serialDevices: serialDevices, uplinks: uplinks, dc09Uplinks: dc09)
+        config.keepDeliveredDays = keepDays
+        config.keepDeliveredRows = keepRows
         return (config, context.keysRead)
     }
 

@@ -17,6 +17,10 @@ public struct GatewayConfig: Sendable {
     public var metricsListen: (host: String, port: Int)?
     /// Most undelivered telemetry kept per destination.
     public var maximumTelemetry: Int
+    /// Delivered alerts are pruned from the outbox after this many days…
+    public var keepDeliveredDays = 30
+    /// …and beyond this many rows, newest kept. Undelivered ones never are.
+    public var keepDeliveredRows = 10_000
     public var inputs: [InputConfig]
     public var serialDevices: [SerialDeviceConfig]
     /// HTTPS destinations (`type = "https"`, the default).

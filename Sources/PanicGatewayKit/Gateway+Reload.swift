@@ -44,7 +44,8 @@ extension Gateway {
         if new.dc09Uplinks != current.dc09Uplinks { restart.append("uplinks (dc09)") }
         if new.metricsListen?.host != current.metricsListen?.host || new.metricsListen?.port != current.metricsListen?.port { restart.append("metrics") }
         if new.controlSocket != current.controlSocket || new.controlGroup != current.controlGroup { restart.append("control_socket") }
-        if new.maximumTelemetry != current.maximumTelemetry { restart.append("outbox") }
+        if new.maximumTelemetry != current.maximumTelemetry || new.keepDeliveredDays != current.keepDeliveredDays
+            || new.keepDeliveredRows != current.keepDeliveredRows { restart.append("outbox") }
         let inputsChanged = new.inputs != current.inputs || new.serialDevices != current.serialDevices
         if !inputsChanged && restart.isEmpty {
             logger.notice("configuration reloaded: unchanged")

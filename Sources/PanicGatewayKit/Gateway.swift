@@ -144,6 +144,9 @@ public final class Gateway: Sendable {
         self.dc09 = dc09
         dc09Signals.value = dc09
         self.pipeline = InputPipelineService(loop: loop, writer: writer, onReady: observer.ready)
+        self.pruning = OutboxPruningService(
+            outbox: outbox, retention: OutboxRetention(keepDays: config.keepDeliveredDays, keepRows: config.keepDeliveredRows),
+            clock: clock, logger: logger)
         if enableControl {
             let handler = GatewayControl(config: config, outbox: outbox, loop: loop, writer: writer, uplinks: uplinks, dc09: dc09,
                                          hub: hub, tracker: tracker, clock: clock, signer: signer)
@@ -168,6 +171,8 @@ public final class Gateway: Sendable {
     }
 
     private let pipeline: InputPipelineService
+    /// Prunes delivered alerts past their retention, in small steps.
+    let pruning: OutboxPruningService
     /// The configuration in force and the sources it made (for reloads).
     let wiring: Locked<(GatewayConfig, [String: any InputSource])>
     struct ReloadContext: @unchecked Sendable {
@@ -188,7 +193,7 @@ public final class Gateway: Sendable {
     /// Every long-running job, in start order (shutdown runs in reverse, so
     /// uplinks stop first and the writer commits last).
     public var services: [any Service] {
-        [pipeline] + uplinks.map { $0 as any Service } + dc09.map { $0 as any Service } + (control.map { [$0 as any Service] } ?? [])
+        [pipeline, pruning] + uplinks.map { $0 as any Service } + dc09.map { $0 as any Service } + (control.map { [$0 as any Service] } ?? [])
     }
 
     /// Runs until SIGTERM or SIGINT, then shuts down gracefully; with

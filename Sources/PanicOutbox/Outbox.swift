@@ -77,6 +77,15 @@ public final class Outbox: @unchecked Sendable {
             try pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA synchronous = FULL") }
             let check = try pool.read { db in try String.fetchAll(db, sql: "PRAGMA quick_check") }
             guard check == ["ok"] else { throw CorruptDatabase(reason: "quick_check: " + check.prefix(3).joined(separator: "; ")) }
+            // Incremental auto-vacuum, so pruning gives pages back to the
+            // filesystem. A file made before it is switched over once.
+            let mode = try pool.read { db in try Int.fetchOne(db, sql: "PRAGMA auto_vacuum") ?? 0 }
+            if mode != 2 {
+                try pool.writeWithoutTransaction { db in
+                    try db.execute(sql: "PRAGMA auto_vacuum = INCREMENTAL")
+                    try db.execute(sql: "VACUUM")
+                }
+            }
             try pool.write { db in try OutboxSchema.create(db) }
         } catch let e as DatabaseError where e.resultCode == .SQLITE_CORRUPT || e.resultCode == .SQLITE_NOTADB {
             throw CorruptDatabase(reason: e.message ?? "\(e.resultCode)")
@@ -313,16 +322,87 @@ public final class Outbox: @unchecked Sendable {
     /// `keep` for inspection. Pending alerts are never touched.
     @discardableResult
     public func prune(keep: Int = 10_000) throws(OutboxError) -> Int {
+        var total = 0
+        while true {
+            let n = try pruneStep(OutboxRetention(keepDays: 36_500, keepRows: keep), now: WallTime(nanosecondsSinceEpoch: 0), batch: 10_000)
+            total += n
+            if n < 10_000 { return total }
+        }
+    }
+
+    /// One small step of pruning: deletes at most `batch` alerts that no
+    /// destination still has pending and that are either older than
+    /// `retention.keepDays` or outside the newest `retention.keepRows`, then
+    /// gives up to that many free pages back to the filesystem (the file is
+    /// in incremental auto-vacuum). One short transaction, so the writer
+    /// that commits new alerts waits at most that long. Returns how many
+    /// alerts went; call again while it returns `batch`.
+    @discardableResult
+    public func pruneStep(_ retention: OutboxRetention, now: WallTime, batch: Int = 1_000) throws(OutboxError) -> Int {
         do {
-            return try pool.write { db in
+            let cutoff = now.nanosecondsSinceEpoch.saturatingSubtract(Int64(retention.keepDays).saturatingMultiply(86_400_000_000_000))
+            let deleted = try pool.write { db -> Int in
+                // The keepRows-th newest alert: any older one is beyond the row limit.
+                let floor = try Int64.fetchOne(db, sql: "SELECT sequence FROM alerts ORDER BY sequence DESC LIMIT 1 OFFSET ?",
+                                               arguments: [max(0, retention.keepRows - 1)]) ?? Int64.min
                 try db.execute(sql: """
-                    DELETE FROM alerts WHERE sequence NOT IN (SELECT sequence FROM deliveries WHERE state = 'pending')
-                      AND sequence < (SELECT COALESCE(MAX(sequence), 0) - ? FROM alerts)
-                    """, arguments: [keep])
+                    DELETE FROM alerts WHERE sequence IN (
+                      SELECT a.sequence FROM alerts a
+                      WHERE (a.accepted_at_ns < ? OR a.sequence < ?)
+                        AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.sequence = a.sequence AND d.state = 'pending')
+                      ORDER BY a.sequence LIMIT ?)
+                    """, arguments: [cutoff, floor, batch])
                 return db.changesCount
             }
+            if deleted > 0 {
+                // Outside the transaction: incremental_vacuum cannot run in one.
+                try pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA incremental_vacuum(\(max(64, batch / 4)))") }
+            }
+            return deleted
         } catch {
             throw OutboxError(operation: "prune", path: path, underlying: "\(error)")
         }
+    }
+
+    /// Marks several alerts delivered to `destination` in one transaction
+    /// (a batch the receiver acknowledged together).
+    public func markDelivered(sequences: [Int64], destination: String, at now: WallTime) throws(OutboxError) {
+        guard !sequences.isEmpty else { return }
+        do {
+            try pool.write { db in
+                for s in sequences {
+                    try db.execute(sql: """
+                        UPDATE deliveries SET state = 'delivered', delivered_at_ns = ?, attempts = attempts + 1, last_error = NULL
+                        WHERE destination = ? AND sequence = ?
+                        """, arguments: [now.nanosecondsSinceEpoch, destination, s])
+                }
+            }
+        } catch {
+            throw OutboxError(operation: "mark \(sequences.count) alerts delivered to \(destination)", path: path, underlying: "\(error)")
+        }
+    }
+
+    /// Bytes on disk: the database file and its write-ahead log.
+    public func fileSizes() -> (database: Int64, wal: Int64) {
+        func size(_ p: String) -> Int64 { ((try? FileManager.default.attributesOfItem(atPath: p))?[.size] as? NSNumber)?.int64Value ?? 0 }
+        return (size(path), size(path + "-wal"))
+    }
+
+    /// Alerts stored (delivered or not).
+    public func storedCount() throws(OutboxError) -> Int {
+        do { return try pool.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM alerts") ?? 0 } }
+        catch { throw OutboxError(operation: "count", path: path, underlying: "\(error)") }
+    }
+}
+
+/// How long delivered alerts are kept in the outbox (for `panicctl queue
+/// show` and salvage): at most the newest `keepRows`, and none older than
+/// `keepDays`, whichever keeps fewer. Undelivered alerts are never pruned.
+public struct OutboxRetention: Sendable, Equatable {
+    public var keepDays: Int
+    public var keepRows: Int
+    public init(keepDays: Int = 30, keepRows: Int = 10_000) {
+        self.keepDays = keepDays
+        self.keepRows = keepRows
     }
 }

@@ -1,0 +1,60 @@
+import Foundation
+import PanicCore
+import PanicOutbox
+import Testing
+
+@Suite("Outbox retention over years")
+struct RetentionTests {
+    static let day: Int64 = 86_400_000_000_000
+
+    @Test("two years of daily traffic, pruned as it goes: the file levels off, and the undelivered alarm from day one is still there")
+    func yearsLevelOff() throws {
+        let dir = temporaryDirectory()
+        let o = try Outbox(path: dir + "/o.db", destinations: ["central"], maximumTelemetry: 1_000_000)
+        let retention = OutboxRetention(keepDays: 30, keepRows: 2_000)
+        let start = WallTime(secondsSinceEpoch: 1_800_000_000)
+        // Day 0: an alarm the receiver never acknowledges (refused for ever).
+        let stuck = try o.accept([draft(.panic)], gatewayID: "gw", site: "s", at: start)[0]
+        var sizes: [Int: Int64] = [:]
+        let days = 730, perDay = 40
+        for d in 1...days {
+            let at = start + Nanoseconds(Self.day * Int64(d))
+            let drafts = (0..<perDay).map { i in draft(i % 40 == 0 ? .panic : .sensor, input: "in\(i % 8)") }
+            let accepted = try o.accept(drafts, gatewayID: "gw", site: "s", at: at)
+            try o.markDelivered(sequences: accepted.map(\.sequence), destination: "central", at: at)
+            while try o.pruneStep(retention, now: at, batch: 500) == 500 {}
+            if d % 73 == 0 { sizes[d] = o.fileSizes().database }
+        }
+        let stored = try o.storedCount()
+        // 29,200 alerts went through; at most 30 days' worth (1,200) stay, plus the stuck alarm.
+        #expect(stored <= 1_241, "stored \(stored)")
+        #expect(try o.alert(matching: String(stuck.sequence))?.id == stuck.id, "the undelivered alarm was pruned")
+        #expect(try o.pending(destination: "central").map(\.sequence) == [stuck.sequence])
+        // Levelled off: the last size is within 10 % of the size a year earlier.
+        let early = try #require(sizes[365]), late = try #require(sizes[730])
+        #expect(Double(late) <= Double(early) * 1.10, "file grew from \(early) to \(late) bytes: \(sizes.sorted { $0.key < $1.key })")
+        print("retention: \(days) days × \(perDay) alerts; stored at the end \(stored); file bytes by day \(sizes.sorted { $0.key < $1.key }.map { "\($0.key):\($0.value)" }.joined(separator: " "))")
+    }
+
+    @Test("age and row limits each prune on their own; pending alerts of any destination never go")
+    func limits() throws {
+        let o = try Outbox(path: temporaryDirectory() + "/o.db", destinations: ["a", "b"])
+        let t0 = WallTime(secondsSinceEpoch: 1_800_000_000)
+        let old = try o.accept((0..<5).map { _ in draft(.panic) }, gatewayID: "gw", site: "s", at: t0)
+        for a in old { try o.markDelivered(sequence: a.sequence, destination: "a", at: t0) }
+        for a in old.prefix(4) { try o.markDelivered(sequence: a.sequence, destination: "b", at: t0) }
+        // 40 days later: four old ones are past 30 days and delivered everywhere; the fifth is pending at b.
+        let later = t0 + Nanoseconds(Self.day * 40)
+        #expect(try o.pruneStep(OutboxRetention(keepDays: 30, keepRows: 1_000), now: later) == 4)
+        #expect(try o.storedCount() == 1)
+        // Row limit: 300 fresh delivered alerts, keep 100.
+        let fresh = try o.accept((0..<300).map { _ in draft(.sensor) }, gatewayID: "gw", site: "s", at: later)
+        for d in ["a", "b"] { try o.markDelivered(sequences: fresh.map(\.sequence), destination: d, at: later) }
+        while try o.pruneStep(OutboxRetention(keepDays: 30, keepRows: 100), now: later, batch: 50) == 50 {}
+        #expect(try o.storedCount() == 101)
+        #expect(try o.pending(destination: "b").map(\.sequence) == [old[4].sequence])
+        // Sequence numbers go on after pruning everything delivered.
+        let next = try o.accept([draft(.panic)], gatewayID: "gw", site: "s", at: later)[0]
+        #expect(next.sequence == fresh.last!.sequence + 1)
+    }
+}
