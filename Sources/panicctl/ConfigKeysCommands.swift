@@ -14,7 +14,7 @@ struct ConfigCommand: ParsableCommand {
         func run() throws {
             do {
                 let cfg = try GatewayConfig.load(path: file)
-                if json { print(Output.json(["file": file, "ok": true, "inputs": cfg.inputs.count, "uplinks": cfg.uplinks.count])) }
+                if json { print(Output.json(["file": file, "ok": true, "inputs": cfg.inputs.count, "uplinks": cfg.destinationNames.count])) }
                 else { print("\(file): OK — gateway \(cfg.gatewayID), \(cfg.inputs.count) input(s), \(cfg.destinationNames.count) uplink(s)") }
             } catch {
                 if json {
