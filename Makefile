@@ -13,7 +13,7 @@ APT_PACKAGES := libgpiod-dev libudev-dev gpiod udev socat libsqlite3-dev sqlite3
 # Python packages for test peers (independent implementations).
 PY_PACKAGES := pytest http-message-signatures requests cryptography pymodbus==3.16.1 pyserial==3.5 pysiaalarm==3.2.2
 
-.PHONY: all check-swift deps build demo test test-swift test-integration test-deploy check-libgpiod2 check-udev-rules hil deb bench clean
+.PHONY: all check-swift deps build demo test test-swift test-integration test-deploy check-libgpiod2 check-udev-rules hil deb bench fuzz test-fuzz clean
 
 all: build
 
@@ -51,7 +51,7 @@ demo: check-swift build
 ## test: unit and end-to-end tests in Swift, then integration tests in Python
 test: check-swift deps
 	$(SWIFT) build --build-tests
-	$(MAKE) --no-print-directory test-swift test-integration test-deploy check-libgpiod2 check-udev-rules hil
+	$(MAKE) --no-print-directory test-swift test-integration test-deploy check-libgpiod2 check-udev-rules test-fuzz hil
 
 # One test at a time: a few time-driven tests (the watchdog's) still run on
 # the real clock, and parallel tests doing seconds of synchronous SQLite work
@@ -65,6 +65,15 @@ test-integration:
 ## test-deploy: the .deb installed into a clean Debian 12 root; units verified and scored
 test-deploy:
 	PANIC_DEB_BIN_DIR=$(CURDIR)/$(BIN) $(PY) -m pytest -q Tests/deploy
+
+## fuzz: every parser under libFuzzer + ASan, 60 s each (FUZZ_SECONDS=N to change); crashes land in fuzz/regressions/
+FUZZ_SECONDS ?= 60
+fuzz: check-swift deps
+	SWIFT=$(SWIFT) bash scripts/fuzz.sh all --seconds $(FUZZ_SECONDS)
+
+## test-fuzz: part of make test: the committed regressions and seeds, then 20 s of fuzzing per harness
+test-fuzz:
+	SWIFT=$(SWIFT) bash scripts/fuzz.sh all --seconds 20
 
 ## deb: the Debian package from a release build, into .build/deb
 deb: check-swift deps

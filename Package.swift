@@ -141,6 +141,14 @@ let package = Package(
         .executableTarget(name: "panic-bench", dependencies: [
             "PanicGatewayKit", "PanicReceiverKit", "PanicDevCerts", "PanicDemo",
         ]),
+        // libFuzzer harnesses, run by scripts/fuzz.sh (make fuzz). A plain build
+        // makes a program that only replays files through a harness.
+        .executableTarget(name: "panic-fuzz", dependencies: [
+            "PanicCore", "PanicConfig", "PanicSigning", "PanicDC09", "PanicInputs", "PanicReceiverKit",
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "_CryptoExtras", package: "swift-crypto"),
+        ], path: "Sources/PanicFuzz"),
         .testTarget(name: "PanicCoreTests", dependencies: ["PanicCore"], resources: [.copy("Traces"), .copy("Sessions")]),
         .testTarget(name: "PanicConfigTests", dependencies: ["PanicConfig"], resources: [.copy("BadConfigs")]),
         .testTarget(name: "PanicOutboxTests", dependencies: ["PanicOutbox"]),
