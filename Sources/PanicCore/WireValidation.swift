@@ -93,15 +93,16 @@ extension String {
     /// This text with control characters (C0, DEL, C1 — escape sequences,
     /// newlines) written as `\u{1B}`, so what a sender wrote can neither
     /// forge a line of a log or a terminal nor drive the terminal.
-    public var escapingControlCharacters: String {
-        guard unicodeScalars.contains(where: { $0.value < 0x20 || ($0.value >= 0x7F && $0.value < 0xA0) }) else { return self }
+    public var escapingControlCharacters: String { escapingControlCharacters(keeping: []) }
+
+    /// The same, leaving the scalars in `kept` (newline and tab, say) as they are.
+    public func escapingControlCharacters(keeping kept: Set<Unicode.Scalar>) -> String {
+        func isControl(_ u: Unicode.Scalar) -> Bool { (u.value < 0x20 || (u.value >= 0x7F && u.value < 0xA0)) && !kept.contains(u) }
+        guard unicodeScalars.contains(where: isControl) else { return self }
         var out = String.UnicodeScalarView()
         for u in unicodeScalars {
-            if u.value < 0x20 || (u.value >= 0x7F && u.value < 0xA0) {
-                out.append(contentsOf: "\\u{\(String(u.value, radix: 16, uppercase: true))}".unicodeScalars)
-            } else {
-                out.append(u)
-            }
+            if isControl(u) { out.append(contentsOf: "\\u{\(String(u.value, radix: 16, uppercase: true))}".unicodeScalars) }
+            else { out.append(u) }
         }
         return String(out)
     }
@@ -113,12 +114,7 @@ extension Alert {
     /// writes every detail through this, so a device's garbage quoted in a
     /// trouble message can never make an alert the receiver refuses for ever.
     public static func wireSafeDetail(_ text: String) -> String {
-        var out = String.UnicodeScalarView()
-        for u in text.unicodeScalars {
-            if u == "\n" || u == "\t" || !(u.value < 0x20 || (u.value >= 0x7F && u.value < 0xA0)) { out.append(u) }
-            else { out.append(contentsOf: "\\u{\(String(u.value, radix: 16, uppercase: true))}".unicodeScalars) }
-        }
-        let s = String(out)
+        let s = text.escapingControlCharacters(keeping: ["\n", "\t"])
         return s.count <= WireLimits.detailLength.upperBound ? s : String(s.prefix(WireLimits.detailLength.upperBound - 1)) + "…"
     }
 }
