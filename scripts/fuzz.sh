@@ -19,6 +19,9 @@
 # Environment: SWIFT (default swift), FUZZ_NICE (default 15, for the build and the fuzzing),
 # FUZZ_FLAGS (extra libFuzzer flags, e.g. "-max_len=8192").
 set -uo pipefail
+# The whole script is one block, read before it runs: editing (or git checking
+# out) this file during a run cannot change the run.
+{
 
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -87,7 +90,8 @@ json_rows=()
 # Prints the interesting part of a crash log: the error and the top frames.
 show_crash() {
     grep -E "Fatal error|fuzz property|ERROR: (libFuzzer|AddressSanitizer|LeakSanitizer)|SUMMARY|^ +#[0-9]+ " "$1" \
-        | grep -vE " in (fuzzer::|__sanitizer|__asan|___interceptor|__interceptor|__libc_start|_start)" \
+        | grep -vE " in (fuzzer::|__sanitizer|__asan|___interceptor|__interceptor|__libc_start|_start)|libc\.so" \
+        | awk '/^ +#[0-9]+ / && done { next } /LLVMFuzzerTestOneInput/ { done = 1 } { print }' \
         | head -n 24 | demangle | sed 's/^/    /'
 }
 
@@ -140,6 +144,7 @@ for t in "${targets[@]}"; do
             [[ -f $a ]] || continue
             name=$(basename "$a")
             grep -qx -- "$name" "$before" && continue
+            [[ $name == slow-unit-* ]] && continue  # slow, not wrong: left in the artifacts directory
             cp "$a" "$regressions/$name"
             new_crashes+=("fuzz/regressions/$t/$name")
         done
@@ -151,6 +156,10 @@ for t in "${targets[@]}"; do
         fi
     fi
 
+    # The intake harness's SQLite files of runs that crashed (a clean exit removes its own).
+    for d in /dev/shm/panic-fuzz-intake-* "${TMPDIR:-/tmp}"/panic-fuzz-intake-*; do
+        [[ -d $d ]] && ! kill -0 "${d##*-}" 2>/dev/null && rm -rf "$d"
+    done
     [[ $status == ok ]] || failed=1
     printf '%-16s %-10s %10s execs %8s exec/s  %4s new units  %5s MB  (%d replayed)\n' \
         "$t" "$status" "$execs" "$rate" "$new_units" "$rss" "$replayed"
@@ -169,3 +178,5 @@ if ((failed)); then
     echo "fuzz.sh: failures above; new crash inputs are in fuzz/regressions/ (commit them with the fix)" >&2
     exit 1
 fi
+exit 0
+}

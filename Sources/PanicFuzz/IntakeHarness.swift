@@ -17,14 +17,21 @@ import PanicSigning
 ///
 /// The store is reused for 256 inputs (a fresh one per input costs more than
 /// the input); set PANIC_FUZZ_INTAKE_FRESH=1 to open a new one for every
-/// input when reproducing.
+/// input when reproducing. The files live in /dev/shm/panic-fuzz-intake-PID,
+/// removed at exit (and by scripts/fuzz.sh when a crash left them behind).
 enum IntakeHarness {
     static let directory: String = {
         let base = FileManager.default.fileExists(atPath: "/dev/shm") ? "/dev/shm" : NSTemporaryDirectory()
         let dir = base + "/panic-fuzz-intake-\(getpid())"
         try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        atexit { IntakeHarness.removeDirectory() }  // libFuzzer ends a timed run with exit()
         return dir
     }()
+
+    static func removeDirectory() {
+        store = nil
+        try? FileManager.default.removeItem(atPath: directory)
+    }
     static let fresh = ProcessInfo.processInfo.environment["PANIC_FUZZ_INTAKE_FRESH"] == "1"
     static let authorities = ReceiverAuthorities(configured: ["receiver.example:8443"], scheme: "https")
     nonisolated(unsafe) static var store: ReceiverStore?
