@@ -135,16 +135,11 @@ public final class ControlServer: Service, @unchecked Sendable {
 
     /// Returns false when the connection should close.
     private func handle(_ line: [UInt8], fd: Int32) -> Bool {
-        guard let object = try? JSONSerialization.jsonObject(with: Data(line)), let request = object as? [String: Any] else {
-            return Self.send(fd, ["v": Self.protocolVersion, "ok": false, "error": "malformed request: expected one JSON object per line"])
+        let command: String, args: [String: Any]
+        switch ControlRequest.decode(line) {
+        case .success(let r): (command, args) = r
+        case .failure(let e): return Self.send(fd, ["v": Self.protocolVersion, "ok": false, "error": e.message])
         }
-        guard request["v"] as? Int == Self.protocolVersion else {
-            return Self.send(fd, ["v": Self.protocolVersion, "ok": false, "error": "unsupported protocol version \(request["v"] ?? "none"); this daemon speaks v\(Self.protocolVersion)"])
-        }
-        guard let command = request["cmd"] as? String else {
-            return Self.send(fd, ["v": Self.protocolVersion, "ok": false, "error": "missing \"cmd\""])
-        }
-        let args = request["args"] as? [String: Any] ?? [:]
         let stream = ControlStream(fd: fd)
         let result = handler.handle(command: command, args: args, stream: stream)
         var reply: [String: Any] = ["v": Self.protocolVersion, "ok": result.ok, "done": true]
