@@ -78,9 +78,13 @@ public final class Outbox: @unchecked Sendable {
             let check = try pool.read { db in try String.fetchAll(db, sql: "PRAGMA quick_check") }
             guard check == ["ok"] else { throw CorruptDatabase(reason: "quick_check: " + check.prefix(3).joined(separator: "; ")) }
             // Incremental auto-vacuum, so pruning gives pages back to the
-            // filesystem. A file made before it is switched over once.
-            let mode = try pool.read { db in try Int.fetchOne(db, sql: "PRAGMA auto_vacuum") ?? 0 }
-            if mode != 2 {
+            // filesystem. Only a new file is set up so: switching an old one
+            // takes a VACUUM that holds the writer (and would delay alerts)
+            // for as long as the file is big; there pruned pages are reused.
+            let isNew = try pool.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM sqlite_master") ?? 0 } == 0
+            if isNew {
+                // The WAL header is already written: an (instant) VACUUM of the
+                // empty file makes the setting stick.
                 try pool.writeWithoutTransaction { db in
                     try db.execute(sql: "PRAGMA auto_vacuum = INCREMENTAL")
                     try db.execute(sql: "VACUUM")

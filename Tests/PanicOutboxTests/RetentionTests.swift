@@ -85,3 +85,19 @@ func onOwnThread<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async 
         t.start()
     }
 }
+
+@Suite("Outbox file")
+struct OutboxFileTests {
+    @Test("a new outbox file is in incremental auto-vacuum, so pruned pages go back to the filesystem")
+    func incrementalAutoVacuum() throws {
+        let path = temporaryDirectory() + "/o.db"
+        _ = try Outbox(path: path, destinations: ["central"])
+        let p = Process(), out = Pipe()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/sqlite3")
+        p.arguments = [path, "PRAGMA auto_vacuum"]
+        p.standardOutput = out
+        try p.run()
+        p.waitUntilExit()
+        #expect(String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines) == "2")
+    }
+}
