@@ -39,7 +39,7 @@ public struct WallTime: Comparable, Hashable, Sendable, Codable, CustomStringCon
     public var description: String { rfc3339 }
 
     /// Days in `month` (1–12) of `year`, Gregorian.
-    static func daysIn(month: Int, year: Int) -> Int {
+    public static func daysIn(month: Int, year: Int) -> Int {
         switch month {
         case 2: (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 ? 29 : 28
         case 4, 6, 9, 11: 30

@@ -32,7 +32,7 @@ public enum DC09Timestamp {
         }
         guard let h = num(0..<2), let mi = num(3..<5), let s = num(6..<8),
               let mo = num(9..<11), let d = num(12..<14), let y = num(15..<19),
-              h < 24, mi < 60, s < 61, (1...12).contains(mo), (1...31).contains(d) else { return nil }
+              h < 24, mi < 60, s < 61, (1...12).contains(mo), d >= 1, d <= Int64(WallTime.daysIn(month: Int(mo), year: Int(y))) else { return nil }
         let days = daysFromCivil(y, mo, d)
         return WallTime(secondsSinceEpoch: days * 86_400 + h * 3600 + mi * 60 + s)
     }

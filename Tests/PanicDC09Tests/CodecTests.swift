@@ -36,12 +36,18 @@ struct TimestampTests {
         #expect(DC09Timestamp.parse(expected) == WallTime(secondsSinceEpoch: seconds))
     }
 
+    @Test("a leap day is a day: 29 February 2024 reads")
+    func leapDay() {
+        #expect(DC09Timestamp.parse("12:00:00,02-29-2024") != nil)
+    }
+
     @Test("a fraction of a second is dropped, not rounded")
     func fractionDropped() {
         #expect(DC09Timestamp.format(notesTime + .milliseconds(999)) == "12:00:00,01-01-2025")
     }
 
-    @Test("anything but the exact form is refused", arguments: ["12:00:00,1-01-2025", "12:00:00 01-01-2025", "25:00:00,01-01-2025", "12:00:00,13-01-2025", "", "12:00:00,01-01-2025Z"])
+    @Test("anything but the exact form is refused", arguments: ["12:00:00,1-01-2025", "12:00:00 01-01-2025", "25:00:00,01-01-2025", "12:00:00,13-01-2025", "", "12:00:00,01-01-2025Z",
+                                                        "12:00:00,02-31-2025", "12:00:00,02-29-2025", "12:00:00,04-31-2025", "12:00:00,00-10-2025"])
     func refused(text: String) {
         #expect(DC09Timestamp.parse(text) == nil)
     }
