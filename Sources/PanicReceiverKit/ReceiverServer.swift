@@ -30,7 +30,7 @@ public struct ReceiverServer: Sendable {
             for k in g.publicKeys { trusted.append(TrustedKey(gatewayID: g.id, key: try PublicKey(base64: k))) }
         }
         let verifier = SignatureVerifier(trusted: trusted, maximumAge: Int64(config.timeWindowSeconds))
-        let authorities = ReceiverAuthorities(configured: config.authorities, scheme: config.tlsCertificate == nil ? "http" : "https")
+        let authorities = ReceiverAuthorities(configured: config.authorities, scheme: Self.scheme(config))
         self.intake = Intake(verifier: verifier, store: store, authorities: authorities,
                              rateLimiter: GatewayRateLimiter(rate: config.limits.ratePerGateway, burst: config.limits.burstPerGateway),
                              logger: logger, observer: observer)
@@ -41,6 +41,9 @@ public struct ReceiverServer: Sendable {
             idleTimeout: .seconds(Int64(l.idleTimeoutSeconds))), logger: logger)
         Self.raiseFileLimit(logger: logger)
     }
+
+    /// `https` with a certificate, else `http` (loopback only).
+    static func scheme(_ config: ReceiverConfig) -> String { config.tlsCertificate == nil ? "http" : "https" }
 
     /// Raises this process's open-file soft limit to its hard limit, so the
     /// connection cap, not the default 1,024 descriptors, is what bounds clients.
@@ -58,7 +61,7 @@ public struct ReceiverServer: Sendable {
     public func services(onListening: @escaping @Sendable (Int) -> Void = { _ in }) throws -> [any Service] {
         let router = Router()
         let intake = self.intake
-        let scheme = config.tlsCertificate == nil ? "http" : "https"
+        let scheme = Self.scheme(config)
         let maxBody = config.limits.maxBodyBytes
         router.post("/v1/alerts") { request, _ -> Response in
             try await Self.handle(request, scheme: scheme, maxBody: maxBody) { intake.alert($0, now: Self.now()) }
