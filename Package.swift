@@ -58,9 +58,17 @@ let package = Package(
             "PanicCore", "PanicPlatform",
             .product(name: "Logging", package: "swift-log"),
         ]),
-        // Delivery of outbox alerts to destinations (signed HTTPS).
+        // One delivery engine for every destination: the pure DeliveryState,
+        // the channel protocol, and the service that drives a channel.
+        .target(name: "PanicDelivery", dependencies: [
+            "PanicCore", "PanicOutbox",
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "Metrics", package: "swift-metrics"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ]),
+        // The signed-HTTPS channel (RFC 9421 POSTs to the central receiver).
         .target(name: "PanicUplink", dependencies: [
-            "PanicCore", "PanicConfig", "PanicOutbox", "PanicSigning",
+            "PanicCore", "PanicConfig", "PanicOutbox", "PanicSigning", "PanicDelivery",
             .product(name: "Metrics", package: "swift-metrics"),
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -70,9 +78,9 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
-        // SIA DC-09 destination: codec, encryption, supervision, backup path.
+        // The SIA DC-09 channel: codec, encryption, frames over TCP or UDP.
         .target(name: "PanicDC09", dependencies: [
-            "PanicCore", "PanicConfig", "PanicOutbox",
+            "PanicCore", "PanicConfig", "PanicOutbox", "PanicDelivery",
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "_CryptoExtras", package: "swift-crypto"),
             .product(name: "Logging", package: "swift-log"),
@@ -102,7 +110,7 @@ let package = Package(
         // The daemon: wires inputs, outbox and uplinks into services.
         .target(name: "PanicGatewayKit", dependencies: [
             "PanicCore", "PanicConfig", "PanicPlatform", "PanicSigning", "PanicOutbox",
-            "PanicInputs", "PanicUplink", "PanicDC09",
+            "PanicInputs", "PanicDelivery", "PanicUplink", "PanicDC09",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -127,7 +135,7 @@ let package = Package(
         ]),
         // Sends alert kinds through a DC-09 destination: the test peer's driver.
         .executableTarget(name: "dc09-send", dependencies: [
-            "PanicDC09", "PanicConfig", "PanicOutbox", "PanicCore",
+            "PanicDC09", "PanicDelivery", "PanicConfig", "PanicOutbox", "PanicCore",
             .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "panicctl", dependencies: [
@@ -154,7 +162,8 @@ let package = Package(
         .testTarget(name: "PanicOutboxTests", dependencies: ["PanicOutbox"]),
         .testTarget(name: "PanicSigningTests", dependencies: ["PanicSigning"]),
         .testTarget(name: "PanicInputsTests", dependencies: ["PanicInputs", "PanicPlatform"]),
-        .testTarget(name: "PanicDC09Tests", dependencies: ["PanicDC09", "PanicConfig", "PanicOutbox"]),
+        .testTarget(name: "PanicDeliveryTests", dependencies: ["PanicDelivery", "PanicOutbox", "PanicCore"]),
+        .testTarget(name: "PanicDC09Tests", dependencies: ["PanicDC09", "PanicDelivery", "PanicConfig", "PanicOutbox"]),
         .testTarget(name: "PanicEndToEndTests", dependencies: [
             "PanicGatewayKit", "PanicReceiverKit", "PanicDevCerts", "PanicDemo",
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -40,6 +40,17 @@ public final class Wakeup: @unchecked Sendable {
         }
     }
 
+    /// Takes a signal already given, without waiting: whether there was
+    /// one, and whether it was urgent. (For waits on a manual clock.)
+    public func take() -> (signalled: Bool, urgent: Bool) {
+        lock.withLock {
+            let r = (pending, urgentPending)
+            pending = false
+            urgentPending = false
+            return r
+        }
+    }
+
     private func waitForSignal() async {
         await withTaskCancellationHandler {
             await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in

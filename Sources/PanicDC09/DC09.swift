@@ -3,8 +3,8 @@
 /// Pure pieces first: `CRC16ARC`, `DC09Timestamp`, `DC09Frame` (build and
 /// parse), `DC09Cipher` (AES-CBC, zero IV, the standard's pad), `DC09Reply`
 /// (ACK / NAK / DUH as real receivers send them), `DC09CodeTable` (alerts to
-/// SIA-DCS and ADM-CID events) and `DC09PathState` (primary, backup,
-/// back-off). `DC09Service` drives them over TCP or UDP for one destination.
+/// SIA-DCS and ADM-CID events). `DC09Channel` makes one exchange over TCP or
+/// UDP per attempt; the `DeliveryService` (PanicDelivery) decides the rest.
 public enum DC09 {
     /// Replies longer than this are refused unread.
     public static let maximumReplyBytes = 1024

@@ -1,8 +1,9 @@
 import Foundation
 import Logging
 import PanicConfig
-import PanicDC09
 import PanicCore
+import PanicDC09
+import PanicDelivery
 import PanicInputs
 import PanicOutbox
 import PanicPlatform
@@ -28,14 +29,16 @@ public struct GatewayObserver: Sendable {
 }
 
 /// The daemon assembled from its configuration: input loop → writer →
-/// outbox → one uplink service per destination. The executable, the demo,
+/// outbox → one delivery service per destination (HTTPS or DC-09). The executable, the demo,
 /// the benchmarks and the tests all build it through this one type.
 public final class Gateway: Sendable {
     public let config: GatewayConfig
     public let outbox: Outbox
     public let loop: InputLoop
     public let writer: AlertWriter
-    public let uplinks: [UplinkService]
+    /// Every destination, in configuration order (HTTPS, then DC-09), each
+    /// its own `DeliveryService`.
+    public let destinations: [DeliveryService]
     let logger: Logger
 
     /// - Parameters:
@@ -56,8 +59,7 @@ public final class Gateway: Sendable {
         let outbox = try Outbox(path: config.outboxPath, destinations: config.destinationNames, maximumTelemetry: config.maximumTelemetry)
         self.outbox = outbox
 
-        let wakeups = Locked<[Wakeup]>([])
-        let dc09Signals = Locked<[DC09Service]>([])
+        let deliveries = Locked<[DeliveryService]>([])
         let hub = EventHub()
         let tracker = DeliveryTracker()
         self.hub = hub
@@ -68,8 +70,7 @@ public final class Gateway: Sendable {
             clock: clock, logger: logger
         ) { accepted in
             let urgent = accepted.contains { $0.priority == .alarm }
-            for w in wakeups.value { w.signal(urgent: urgent) }
-            for d in dc09Signals.value { d.alertsAccepted(urgent: urgent) }
+            for d in deliveries.value { d.alertsAccepted(urgent: urgent) }
             tracker.recordAccepted(accepted)
             GatewayMetrics.accepted(accepted)
             if hub.hasSubscribers {
@@ -104,51 +105,42 @@ public final class Gateway: Sendable {
         self.signer = signer
         let ids = AlertIDGenerator()
         let loop = self.loop
-        var uplinks: [UplinkService] = []
+        let log = logger
+        let delivered: @Sendable (String, PendingAlert, WallTime) -> Void = { name, pending, at in
+            tracker.recordDelivered(id: pending.id, destination: name, at: at)
+            GatewayMetrics.delivered(pending, destination: name, at: at)
+            if hub.hasSubscribers {
+                hub.publish(["type": "delivered", "id": pending.id, "sequence": pending.sequence, "destination": name, "wall": at.rfc3339])
+            }
+            observer.delivered(name, pending, at)
+        }
+        let trouble: @Sendable (String, String, Bool) -> Void = { name, cause, cleared in
+            if cleared { log.notice("destination recovered", metadata: ["uplink.name": "\(name)", "cause": "\(cause)"]) }
+            else { log.error("destination in trouble", metadata: ["uplink.name": "\(name)", "cause": "\(cause)"]) }
+        }
+        var destinations: [DeliveryService] = []
         for u in config.uplinks {
             let heartbeat: @Sendable () -> Heartbeat? = {
                 Self.heartbeat(config: config, uplink: u, outbox: outbox, loop: loop, clock: clock, ids: ids)
             }
-            uplinks.append(try UplinkService(
-                config: u, outbox: outbox, signer: signer, clock: clock, logger: logger, heartbeat: heartbeat,
-                onDelivered: { pending, at in
-                    tracker.recordDelivered(id: pending.id, destination: u.name, at: at)
-                    GatewayMetrics.delivered(pending, destination: u.name, at: at)
-                    if hub.hasSubscribers {
-                        hub.publish(["type": "delivered", "id": pending.id, "sequence": pending.sequence, "destination": u.name,
-                                     "wall": at.rfc3339])
-                    }
-                    observer.delivered(u.name, pending, at)
-                }))
+            let channel = try HTTPSChannel(config: u, signer: signer, clock: clock, heartbeat: heartbeat)
+            destinations.append(try DeliveryService(
+                channel: channel, outbox: outbox, clock: clock, logger: logger,
+                onDelivered: { delivered(u.name, $0, $1) }, onTrouble: { trouble(u.name, $0, $1) }))
         }
-        self.uplinks = uplinks
-        wakeups.value = uplinks.map(\.wakeup)
-        var dc09: [DC09Service] = []
         for c in config.dc09Uplinks {
-            let log = logger
-            dc09.append(try DC09Service(
+            destinations.append(try DeliveryService.dc09(
                 config: c, outbox: outbox, clock: clock, logger: logger, stateDirectory: config.stateDirectory,
-                onDelivered: { pending, at in
-                    tracker.recordDelivered(id: pending.id, destination: c.name, at: at)
-                    GatewayMetrics.delivered(pending, destination: c.name, at: at)
-                    if hub.hasSubscribers {
-                        hub.publish(["type": "delivered", "id": pending.id, "sequence": pending.sequence, "destination": c.name, "wall": at.rfc3339])
-                    }
-                    observer.delivered(c.name, pending, at)
-                },
-                onTrouble: { cause, cleared in
-                    if cleared { log.notice("DC-09 destination recovered", metadata: ["uplink.name": "\(c.name)", "cause": "\(cause)"]) }
-                    else { log.error("DC-09 destination in trouble", metadata: ["uplink.name": "\(c.name)", "cause": "\(cause)"]) }
-                }))
+                onDelivered: { delivered(c.name, $0, $1) }, onTrouble: { trouble(c.name, $0, $1) }))
         }
-        self.dc09 = dc09
-        dc09Signals.value = dc09
+        self.destinations = destinations
+        deliveries.value = destinations
         self.pipeline = InputPipelineService(loop: loop, writer: writer, onReady: observer.ready)
         self.pruning = OutboxPruningService(
             outbox: outbox, retention: OutboxRetention(keepDays: config.keepDeliveredDays, keepRows: config.keepDeliveredRows),
             clock: clock, logger: logger)
         if enableControl {
-            let handler = GatewayControl(config: config, outbox: outbox, loop: loop, writer: writer, uplinks: uplinks, dc09: dc09,
+            let handler = GatewayControl(config: config, outbox: outbox, loop: loop, writer: writer, destinations: destinations,
                                          hub: hub, tracker: tracker, clock: clock, signer: signer)
             self.control = ControlServer(path: config.controlSocket, group: config.controlGroup, handler: handler, logger: logger)
         } else {
@@ -182,8 +174,6 @@ public final class Gateway: Sendable {
     }
     let reloadContext: ReloadContext
     private let control: ControlServer?
-    /// SIA DC-09 destinations, each its own delivery state.
-    public let dc09: [DC09Service]
     /// The signing key in use (swapped by a key rotation).
     public let signer: SignerBox
     /// Live events for control-socket clients.
@@ -191,9 +181,9 @@ public final class Gateway: Sendable {
     let tracker: DeliveryTracker
 
     /// Every long-running job, in start order (shutdown runs in reverse, so
-    /// uplinks stop first and the writer commits last).
+    /// destinations stop first and the writer commits last).
     public var services: [any Service] {
-        [pipeline, pruning] + uplinks.map { $0 as any Service } + dc09.map { $0 as any Service } + (control.map { [$0 as any Service] } ?? [])
+        [pipeline, pruning] + destinations.map { $0 as any Service } + (control.map { [$0 as any Service] } ?? [])
     }
 
     /// Runs until SIGTERM or SIGINT, then shuts down gracefully; with

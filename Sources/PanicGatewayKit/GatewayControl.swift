@@ -1,8 +1,8 @@
 import Foundation
 import Logging
 import PanicConfig
-import PanicDC09
 import PanicCore
+import PanicDelivery
 import PanicInputs
 import PanicOutbox
 import PanicPlatform
@@ -15,8 +15,7 @@ final class GatewayControl: ControlHandler, @unchecked Sendable {
     let outbox: Outbox
     let loop: InputLoop
     let writer: AlertWriter
-    let uplinks: [UplinkService]
-    let dc09: [DC09Service]
+    let destinations: [DeliveryService]
     let hub: EventHub
     let tracker: DeliveryTracker
     let clock: any GatewayClock
@@ -24,15 +23,14 @@ final class GatewayControl: ControlHandler, @unchecked Sendable {
     let started = Date()
     private let testing = Locked<Set<Int>>([])
 
-    init(config: GatewayConfig, outbox: Outbox, loop: InputLoop, writer: AlertWriter, uplinks: [UplinkService], dc09: [DC09Service],
+    init(config: GatewayConfig, outbox: Outbox, loop: InputLoop, writer: AlertWriter, destinations: [DeliveryService],
          hub: EventHub, tracker: DeliveryTracker, clock: any GatewayClock, signer: SignerBox) {
         self.signer = signer
         self.config = config
         self.outbox = outbox
         self.loop = loop
         self.writer = writer
-        self.uplinks = uplinks
-        self.dc09 = dc09
+        self.destinations = destinations
         self.hub = hub
         self.tracker = tracker
         self.clock = clock
@@ -58,8 +56,7 @@ final class GatewayControl: ControlHandler, @unchecked Sendable {
                 return .success(try JSONSerialization.jsonObject(with: WireFormat.encoder().encode(alert)))
             case "queue-retry":
                 let n = try outbox.retryNow()
-                for u in uplinks { u.wakeup.signal(urgent: true) }
-                for d in dc09 { d.alertsAccepted(urgent: true) }
+                for d in destinations { d.alertsAccepted(urgent: true) }
                 return .success(["made_due": n])
             case "clock": return .success(Self.clock())
             case "rotate-key": return rotateKey()
@@ -88,19 +85,19 @@ final class GatewayControl: ControlHandler, @unchecked Sendable {
                     "state": s.trouble != nil ? "trouble" : s.pressed ? "pressed" : "idle", "trouble": s.trouble as Any,
                     "test_mode": tests.contains(i)]
         }
-        let links: [[String: Any]] = uplinks.map { u in
-            let s = u.status
-            return ["name": s.name, "url": u.config.url, "last_success": s.lastSuccess?.rfc3339 as Any, "last_error": s.lastError as Any,
-                    "last_error_at": s.lastErrorAt?.rfc3339 as Any, "consecutive_failures": s.consecutiveFailures,
-                    "backoff_until": s.backoffUntil?.rfc3339 as Any, "refusal": s.refusal as Any,
-                    "last_heartbeat_ack": s.lastHeartbeatAcknowledged?.rfc3339 as Any, "delivered": s.delivered]
-        } + dc09.map { d in
+        let links: [[String: Any]] = destinations.map { d in
             let s = d.status
-            return ["name": s.name, "url": "dc09://\(d.config.primary)\(d.config.backup.map { ", backup \($0)" } ?? "") (active: \(s.activeReceiver))", "last_success": s.lastSuccess?.rfc3339 as Any,
-                    "last_error": s.lastError as Any, "last_error_at": s.lastErrorAt?.rfc3339 as Any,
-                    "consecutive_failures": s.consecutiveFailures, "backoff_until": s.backoffUntil?.rfc3339 as Any,
-                    "refusal": s.refusal as Any, "last_heartbeat_ack": s.lastSupervisionAcknowledged?.rfc3339 as Any,
-                    "delivered": s.delivered, "communications_trouble": s.communicationsTrouble, "dc09_sequence": s.lastSequenceNumber]
+            var link: [String: Any] = [
+                "name": s.name, "kind": s.kind, "url": s.kind == "dc09" ? "\(s.target) (active: \(s.activePath.rawValue))" : s.target,
+                "last_success": s.lastSuccess?.rfc3339 as Any, "last_error": s.lastError as Any,
+                "last_error_at": s.lastErrorAt?.rfc3339 as Any, "consecutive_failures": s.consecutiveFailures,
+                "backoff_until": s.backoffUntil?.rfc3339 as Any, "refusal": s.refusal as Any,
+                "last_heartbeat_ack": s.lastHeartbeatAcknowledged?.rfc3339 as Any, "delivered": s.delivered,
+                "active_path": s.activePath.rawValue, "communications_trouble": s.communicationsTrouble,
+                "clock_offset_ms": s.clockOffset(s.activePath).value / 1_000_000,
+            ]
+            if let n = s.lastFrameNumber { link["dc09_sequence"] = n }
+            return link
         }
         return ["gateway_id": config.gatewayID, "site": config.site, "uptime_s": Int(Date().timeIntervalSince(started)),
                 "inputs": inputs, "uplinks": links, "queue": try queueSummary(now: now), "clock": Self.clock(),
@@ -234,7 +231,7 @@ final class GatewayControl: ControlHandler, @unchecked Sendable {
     }
 
     func lastError(_ destination: String) -> String? {
-        uplinks.first { $0.config.name == destination }?.status.lastError ?? dc09.first { $0.config.name == destination }?.status.lastError
+        self.destinations.first { $0.name == destination }?.status.lastError
     }
 
     // MARK: key rotation
@@ -269,8 +266,7 @@ final class GatewayControl: ControlHandler, @unchecked Sendable {
         guard let alert = tracker.waitForAccepted(timeout: 5, where: { $0.detail == "panicctl send-test \(token)" }) else {
             return .failure("the test alert was not accepted into the outbox")
         }
-        for u in uplinks { u.wakeup.signal(urgent: true) }
-        for d in dc09 { d.alertsAccepted(urgent: true) }
+        for d in self.destinations { d.alertsAccepted(urgent: true) }
         let destinations = config.destinationNames
         let got = tracker.waitForDelivery(id: alert.id, destinations: destinations, timeout: timeout)
         let rows: [[String: Any]] = destinations.map { d in

@@ -39,28 +39,10 @@ public final class HTTPSTransport: Sendable {
         self.requestTimeout = .milliseconds(Int64(config.requestTimeoutMilliseconds))
     }
 
-    /// Seconds to add to the local clock when signing for this receiver:
-    /// learnt from a receiver that refused a signature as outside its window.
-    private let clockOffset = NIOLockedValueBox<Int64>(0)
-
-    /// The correction in force for this receiver, in seconds.
-    public var receiverClockOffset: Int64 { clockOffset.withLockedValue { $0 } }
-
-    /// Signs `body` afresh (`created` = now, corrected by what the receiver
-    /// said of its clock) and posts it to `path`. A refusal for a stale or
-    /// future signature that names the receiver's time is corrected and
-    /// resent once, at once.
-    public func post(path: String, body: [UInt8], nonce: String, now: Int64) async -> DeliveryOutcome {
-        let offset = clockOffset.withLockedValue { $0 }
-        let (outcome, serverTime) = await send(path: path, body: body, nonce: nonce, created: now.saturatingAdd(offset))
-        guard case .refused(401, _) = outcome, let serverTime else { return outcome }
-        let corrected = serverTime.saturatingSubtract(now)
-        guard corrected.saturatingSubtract(offset).magnitude > 5 else { return outcome }
-        clockOffset.withLockedValue { $0 = corrected }
-        return await send(path: path, body: body, nonce: nonce, created: now.saturatingAdd(corrected)).0
-    }
-
-    private func send(path: String, body: [UInt8], nonce: String, created now: Int64) async -> (DeliveryOutcome, Int64?) {
+    /// Signs `body` with `created` (Unix seconds) and posts it to `path`: the
+    /// outcome, and the receiver's `server_time` when it refused the
+    /// signature's time and said what its clock reads (range-checked).
+    public func send(path: String, body: [UInt8], nonce: String, created now: Int64) async -> (HTTPOutcome, Int64?) {
         let target = baseURL + path
         let headers: SignatureHeaders
         do {
@@ -86,7 +68,7 @@ public final class HTTPSTransport: Sendable {
                 // the receiver must not be able to crash the gateway.
                 serverTime = seconds
             }
-            return (DeliveryOutcome.classify(status: Int(response.status.code), body: String(buffer: text), retryAfter: response.headers.first(name: "Retry-After")), serverTime)
+            return (HTTPOutcome.classify(status: Int(response.status.code), body: String(buffer: text), retryAfter: response.headers.first(name: "Retry-After")), serverTime)
         } catch {
             return (.failed(reason: Self.describe(error)), nil)
         }

@@ -1,5 +1,5 @@
 // dc09-send: sends alerts to one DC-09 destination through the real outbox
-// and DC09Service, then exits; for interoperability tests against real
+// and the DC-09 delivery service, then exits; for interoperability tests against real
 // receivers (Tests/integration/test_dc09_pysiaalarm.py) and for a
 // technician checking a receiving centre's settings by hand.
 import Foundation
@@ -7,6 +7,7 @@ import Logging
 import PanicConfig
 import PanicCore
 import PanicDC09
+import PanicDelivery
 import PanicOutbox
 #if canImport(Glibc)
 import Glibc
@@ -178,14 +179,14 @@ do {
 }
 let acks = Acks()
 let eventNames = kinds
-let service: DC09Service
+let service: DeliveryService
 do {
-    service = try DC09Service(config: config, outbox: outbox, clock: clock, logger: logger, stateDirectory: options.stateDir, onAcknowledged: { a in
+    service = try DeliveryService.dc09(config: config, outbox: outbox, clock: clock, logger: logger, stateDirectory: options.stateDir, onAcknowledged: { a in
         acks.add(a)
         FileHandle.standardOutput.write(Data((json(a, kinds: eventNames) + "\n").utf8))
     })
 } catch {
-    fail(error.description)
+    fail("\(error)")
 }
 
 let task = Task { try await service.run() }
@@ -197,7 +198,7 @@ while !done {
     let pending = (try? outbox.pending(destination: config.name).count) ?? 1
     let supervised = acks.all.filter { $0.what == .supervision }.count
     let status = service.status
-    let primaryOK = !options.waitPrimary || (status.activeReceiver == .primary && !status.communicationsTrouble
+    let primaryOK = !options.waitPrimary || (status.activePath == .primary && !status.communicationsTrouble
         && acks.all.contains { $0.what == .communicationsTrouble(restored: true) })
     if pending == 0, supervised >= options.supervisions, primaryOK, elapsed >= options.runFor { done = true; break }
     if elapsed >= options.timeout {

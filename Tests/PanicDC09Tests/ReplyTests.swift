@@ -99,7 +99,7 @@ struct ReplyTests {
     @Test("judging a reply against the frame sent: sequence, account, encryption")
     func judging() throws {
         func verdict(_ wire: String, number: Int, key: [UInt8]? = nil) -> String {
-            switch DC09Service.judge(Array(wire.utf8), number: number, account: key == nil ? "1234" : "AAA", key: key) {
+            switch DC09Channel.judge(Array(wire.utf8), number: number, account: key == nil ? "1234" : "AAA", key: key) {
             case .accept(let r): "accept \(r)"
             case .ignore: "ignore"
             case .reject: "reject"

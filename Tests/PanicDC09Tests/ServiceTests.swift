@@ -3,6 +3,7 @@ import Logging
 import PanicConfig
 import PanicCore
 @testable import PanicDC09
+import PanicDelivery
 import PanicOutbox
 import Testing
 
@@ -15,7 +16,7 @@ final class Bench: @unchecked Sendable {
     let troubles = Box<[(String, Bool)]>([])
     var config: DC09Config
     private(set) var outbox: Outbox
-    private(set) var service: DC09Service
+    private(set) var service: DeliveryService
     private var task: Task<Void, Never>?
 
     init(_ config: DC09Config, dir: String = temporaryDirectory()) throws {
@@ -26,10 +27,10 @@ final class Bench: @unchecked Sendable {
     }
 
     static func makeService(_ config: DC09Config, outbox: Outbox, dir: String, clock: RealClock, acknowledged: Box<[DC09Acknowledgement]>,
-                            troubles: Box<[(String, Bool)]>) throws -> DC09Service {
+                            troubles: Box<[(String, Bool)]>) throws -> DeliveryService {
         var logger = Logger(label: "dc09-test")
         logger.logLevel = .critical
-        return try DC09Service(
+        return try DeliveryService.dc09(
             config: config, outbox: outbox, clock: clock, logger: logger, stateDirectory: dir,
             onAcknowledged: { a in acknowledged.mutate { $0.append(a) } },
             onTrouble: { cause, cleared in troubles.mutate { $0.append((cause, cleared)) } })
@@ -153,7 +154,7 @@ struct ServiceTests {
         let b = try Bench(dc09(r.port, key: notesKey, supervision: 1))
         b.start()
         try b.accept([draft(.panic)])
-        try await waitUntil("delivered and supervised") { try b.delivered() == 1 && b.service.status.lastSupervisionAcknowledged != nil }
+        try await waitUntil("delivered and supervised") { try b.delivered() == 1 && b.service.status.lastHeartbeatAcknowledged != nil }
         await b.stop()
         #expect(r.received.value.count >= 2)
         #expect(r.received.value.allSatisfy { text($0.raw).contains("\"*") })
@@ -186,7 +187,7 @@ struct ServiceTests {
         await b.stop()
         #expect(r.received.value.map(\.answered) == ["NAK", "ACK"])
         #expect(r.frames.map(\.sequence) == [1, 1])
-        let offset = b.service.status.primaryClockOffset.seconds
+        let offset = b.service.status.clockOffset(.primary).seconds
         #expect(abs(offset - 3600) < 2)
     }
 
@@ -300,7 +301,7 @@ struct ServiceTests {
         let nulls = r.received.value.filter { $0.frame?.id == "NULL" }
         let gap = (nulls[1].at - nulls[0].at).seconds
         #expect(gap > 0.8 && gap < 2)
-        #expect(b.service.status.lastSupervisionAcknowledged != nil)
+        #expect(b.service.status.lastHeartbeatAcknowledged != nil)
     }
 
     @Test("a periodic-test supervision sends RP")
@@ -326,7 +327,7 @@ struct ServiceTests {
         try b.accept([draft(.panic)])
         try await waitUntil("panic and YS acknowledged by the backup") { b.acknowledged.value.contains { $0.what == .communicationsTrouble(restored: false) } }
         #expect(backup.frames.map(\.data).prefix(2) == ["#1234|Nri1/PA501", "#1234|Nri0/YS1"])
-        #expect(b.service.status.activeReceiver == .backup)
+        #expect(b.service.status.activePath == .backup)
         #expect(b.service.status.communicationsTrouble)
         #expect(try b.delivered() == 1)
         try b.accept([draft(.duress)])
@@ -335,7 +336,7 @@ struct ServiceTests {
         defer { primary.stop() }
         try await waitUntil("restore acknowledged by the primary") { b.acknowledged.value.contains { $0.what == .communicationsTrouble(restored: true) } }
         #expect(primary.frames.contains { $0.data == "#1234|Nri0/YK1" })
-        #expect(b.service.status.activeReceiver == .primary)
+        #expect(b.service.status.activePath == .primary)
         #expect(!b.service.status.communicationsTrouble)
         try b.accept([draft(.restore, restores: .panic)])
         try await waitUntil("alerts go to the primary again") { primary.frames.contains { $0.data == "#1234|Nri1/PH501" } }
@@ -363,8 +364,8 @@ struct ServiceTests {
     func unknownDestination() throws {
         let dir = temporaryDirectory()
         let outbox = try Outbox(path: dir + "/o.db", destinations: ["central"])
-        #expect(throws: DC09SetupError.self) {
-            try DC09Service(config: dc09(1), outbox: outbox, clock: RealClock(), logger: Logger(label: "t"), stateDirectory: dir)
+        #expect(throws: DeliverySetupError.self) {
+            try DeliveryService.dc09(config: dc09(1), outbox: outbox, clock: RealClock(), logger: Logger(label: "t"), stateDirectory: dir)
         }
     }
 

@@ -31,10 +31,10 @@ struct UplinkTLSTests {
         let ca = try trusted.write(to: h.dir).ca
         let button = try await h.startGateway(caFile: ca)
         try await h.tap(button)
-        try await waitUntil("a failed TLS attempt") { (h.gateway?.uplinks.first?.status.consecutiveFailures ?? 0) >= 2 }
+        try await waitUntil("a failed TLS attempt") { (h.gateway?.destinations.first?.status.consecutiveFailures ?? 0) >= 2 }
         #expect(h.received.value.isEmpty)
         #expect(try h.pending() == 2)
-        #expect(h.gateway?.uplinks.first?.status.lastError?.contains("TLS") == true)
+        #expect(h.gateway?.destinations.first?.status.lastError?.contains("TLS") == true)
         await h.stopGateway()
         // The operator fixes the CA file: the queued alerts go out.
         let fixed = h.dir + "/foreign"
@@ -58,7 +58,7 @@ struct UplinkTLSTests {
         let serverCA = try server.write(to: h.dir).ca
         let button = try await h.startGateway(caFile: serverCA)
         try await h.tap(button)
-        try await waitUntil("refused handshakes without a client certificate") { (h.gateway?.uplinks.first?.status.consecutiveFailures ?? 0) >= 1 }
+        try await waitUntil("refused handshakes without a client certificate") { (h.gateway?.destinations.first?.status.consecutiveFailures ?? 0) >= 1 }
         #expect(h.received.value.isEmpty)
         await h.stopGateway()
         _ = try await h.startGateway(caFile: serverCA, clientCertificate: (clientFiles.certificate, clientFiles.key))
@@ -92,7 +92,7 @@ struct UplinkTLSTests {
             try h.gateway?.outbox.pending(destination: "central").filter { $0.attempts > 0 }.count == 2
         }
         #expect(h.rejected.value.allSatisfy { $0 == 401 })
-        let status = try #require(h.gateway?.uplinks.first?.status)
+        let status = try #require(h.gateway?.destinations.first?.status)
         #expect(status.refusal?.contains("HTTP 401") == true)
         #expect(try h.pending() == 2)
         #expect(h.received.value.isEmpty)
@@ -101,7 +101,7 @@ struct UplinkTLSTests {
         await h.stopReceiver()
         try await h.startReceiver(certs: nil, port: port)
         try await waitUntil("delivered after the refusal ends") { h.received.value.count == 2 }
-        try await waitUntil("trouble cleared") { h.gateway?.uplinks.first?.status.refusal == nil }
+        try await waitUntil("trouble cleared") { h.gateway?.destinations.first?.status.refusal == nil }
         await h.stopGateway()
         await h.stopReceiver()
     }

@@ -1,7 +1,7 @@
 """SIA DC-09 interoperability against pysiaalarm (PyPI), a receiver library
 used in production by Home Assistant's SIA integration, run on loopback.
 
-The gateway side is `dc09-send`: the real outbox and DC09Service, fed with
+The gateway side is `dc09-send`: the real outbox and the DC-09 delivery service, fed with
 the events named on its command line. It prints one JSON line per frame the
 receiver acknowledged; pysiaalarm calls back only for frames it accepted.
 """

@@ -1,5 +1,5 @@
 import PanicCore
-@testable import PanicDC09
+import PanicDelivery
 import Testing
 
 @Suite("Primary, backup and back-off decisions")
@@ -9,7 +9,7 @@ struct PathStateTests {
 
     @Test("without a backup, failures back off exponentially on the primary")
     func noBackup() {
-        var s = DC09PathState(hasBackup: false, failoverAfter: 2, backoff: Self.backoff)
+        var s = PathState(hasBackup: false, failoverAfter: 2, backoff: Self.backoff)
         s.failed(on: .primary, now: t0, random: 0)
         #expect(s.retryAt == t0 + .milliseconds(100))
         s.failed(on: .primary, now: t0, random: 0)
@@ -20,25 +20,25 @@ struct PathStateTests {
         #expect(s.retryAt == nil && s.failures == 0)
     }
 
-    @Test("after failover_after failures the backup takes over at once and YS is owed to it")
+    @Test("after failover_after failures the backup takes over at once and the trouble notice (DC-09: YS) is owed to it")
     func failover() {
-        var s = DC09PathState(hasBackup: true, failoverAfter: 2, backoff: Self.backoff)
+        var s = PathState(hasBackup: true, failoverAfter: 2, backoff: Self.backoff)
         let first = s.failed(on: .primary, now: t0, random: 0)
         let second = s.failed(on: .primary, now: t0 + .seconds(1), random: 0)
         #expect(!first && second)
         #expect(s.active == .backup && s.retryAt == nil)
         #expect(s.owed == .init(restored: false, path: .backup, occurredAt: t0 + .seconds(1)))
         #expect(s.probePrimaryAt == t0 + .seconds(1) + .milliseconds(100))
-        s.generatedSettled(restored: false)
+        s.noticeSettled(restored: false)
         #expect(s.owed == nil && s.inCommunicationsTrouble)
     }
 
-    @Test("probes of the primary back off; when it answers, it is used again and YK is owed to it")
+    @Test("probes of the primary back off; when it answers, it is used again and the restore notice (YK) is owed to it")
     func restore() {
-        var s = DC09PathState(hasBackup: true, failoverAfter: 1, backoff: Self.backoff)
+        var s = PathState(hasBackup: true, failoverAfter: 1, backoff: Self.backoff)
         s.failed(on: .primary, now: t0, random: 0)
         s.answered(on: .backup, now: t0)
-        s.generatedSettled(restored: false)
+        s.noticeSettled(restored: false)
         #expect(!s.probeDue(t0) && s.probeDue(t0 + .milliseconds(100)))
         s.failed(on: .primary, now: t0 + .seconds(1), random: 0)
         #expect(s.probePrimaryAt == t0 + .seconds(1) + .milliseconds(200))
@@ -46,13 +46,13 @@ struct PathStateTests {
         s.answered(on: .primary, now: t0 + .seconds(2))
         #expect(s.active == .primary && s.probePrimaryAt == nil)
         #expect(s.owed == .init(restored: true, path: .primary, occurredAt: t0 + .seconds(2)))
-        s.generatedSettled(restored: true)
+        s.noticeSettled(restored: true)
         #expect(s.owed == nil && !s.inCommunicationsTrouble)
     }
 
     @Test("a primary back before YS went out owes nothing: no trouble, no restore")
     func backBeforeReported() {
-        var s = DC09PathState(hasBackup: true, failoverAfter: 1, backoff: Self.backoff)
+        var s = PathState(hasBackup: true, failoverAfter: 1, backoff: Self.backoff)
         s.failed(on: .primary, now: t0, random: 0)
         s.answered(on: .primary, now: t0 + .seconds(1))
         #expect(s.owed == nil && s.communicationsTrouble == .none)
@@ -60,9 +60,9 @@ struct PathStateTests {
 
     @Test("failing again before YK went out keeps the one trouble report, no second YS")
     func failAgainBeforeRestore() {
-        var s = DC09PathState(hasBackup: true, failoverAfter: 1, backoff: Self.backoff)
+        var s = PathState(hasBackup: true, failoverAfter: 1, backoff: Self.backoff)
         s.failed(on: .primary, now: t0, random: 0)
-        s.generatedSettled(restored: false)
+        s.noticeSettled(restored: false)
         s.answered(on: .primary, now: t0 + .seconds(1))
         s.failed(on: .primary, now: t0 + .seconds(2), random: 0)
         #expect(s.active == .backup && s.owed == nil)
@@ -71,7 +71,7 @@ struct PathStateTests {
 
     @Test("the backup failing backs off on the backup; alarms cut the wait short")
     func backupFails() {
-        var s = DC09PathState(hasBackup: true, failoverAfter: 1, backoff: Self.backoff)
+        var s = PathState(hasBackup: true, failoverAfter: 1, backoff: Self.backoff)
         s.failed(on: .primary, now: t0, random: 0)
         s.failed(on: .backup, now: t0, random: 0)
         s.failed(on: .backup, now: t0, random: 0)

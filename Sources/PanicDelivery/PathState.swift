@@ -1,46 +1,39 @@
 import PanicCore
 
-/// Which receiver to use, when to try again, and what the centre must be
-/// told about the primary path. Pure: the service feeds it outcomes and
-/// times, tests drive it with explicit ones.
+/// The path a frame or request goes over: a destination's primary receiver,
+/// or its backup when one is configured and the primary has failed.
+public enum DeliveryPath: String, Sendable, Equatable, Hashable, CaseIterable {
+    case primary, backup
+}
+
+/// Which receiver to use, when to try again, and what the receiver must be
+/// told about the primary path. Pure: the delivery service feeds it outcomes
+/// and times, tests drive it with explicit ones.
 ///
 /// - Failures on the primary back off exponentially with jitter; after
 ///   `failoverAfter` in a row (with a backup configured) the backup takes
-///   over at once, and a communications-trouble event (YS / 1350) is owed
-///   to the backup.
-/// - While on the backup the primary is probed (a `NULL`) on the back-off
-///   schedule; when it answers it is used again and, if the trouble was
-///   reported, its restore (YK / 3350) is owed to the primary.
-/// - Any reply (ACK, NAK, DUH) means the path is up; only silence, refused
-///   connections and unreadable replies count as failures.
-public struct DC09PathState: Sendable, Equatable {
-    public enum Path: String, Sendable, Equatable {
-        case primary, backup
-    }
-
+///   over at once, and a communications-trouble notice is owed to the backup.
+/// - While on the backup the primary is probed on the back-off schedule;
+///   when it answers it is used again and, if the trouble was reported, its
+///   restore is owed to the primary.
+/// - Any answer (accepted or refused) means the path is up; only silence,
+///   refused connections and unusable replies count as failures.
+public struct PathState: Sendable, Equatable {
     /// Where the communications-trouble report stands.
     public enum CommunicationsTrouble: Sendable, Equatable {
         case none
-        /// The primary failed at `since`; YS not yet acknowledged by the backup.
+        /// The primary failed at `since`; the notice is not yet acknowledged by the backup.
         case toReport(since: WallTime)
-        /// The backup acknowledged YS; YK is owed once the primary answers.
+        /// The backup acknowledged the notice; its restore is owed once the primary answers.
         case reported(since: WallTime)
-        /// The primary answers again; YK not yet acknowledged by it.
+        /// The primary answers again; the restore is not yet acknowledged by it.
         case restoreToReport(since: WallTime)
-    }
-
-    /// An event the destination generates itself, and the path it goes over.
-    public struct Generated: Sendable, Equatable {
-        public var restored: Bool
-        public var path: Path
-        /// When the primary failed (YS) or came back (YK): the `[H…]` time.
-        public var occurredAt: WallTime
     }
 
     public let hasBackup: Bool
     public let failoverAfter: Int
     public let backoff: Backoff
-    public private(set) var active: Path = .primary
+    public private(set) var active: DeliveryPath = .primary
     /// Failures in a row on the active path.
     public private(set) var failures = 0
     /// Failures in a row on the primary, probes included.
@@ -58,8 +51,8 @@ public struct DC09PathState: Sendable, Equatable {
         self.backoff = backoff
     }
 
-    /// The receiver answered a frame (any reply): the path is up.
-    public mutating func answered(on path: Path, now: WallTime) {
+    /// The receiver answered (anything): the path is up.
+    public mutating func answered(on path: DeliveryPath, now: WallTime) {
         switch path {
         case .primary:
             primaryFailures = 0
@@ -83,13 +76,13 @@ public struct DC09PathState: Sendable, Equatable {
         }
     }
 
-    /// A frame got no usable reply on `path`. Returns true when this made
+    /// An attempt got no usable answer on `path`. Returns true when this made
     /// the backup take over.
     @discardableResult
-    public mutating func failed(on path: Path, now: WallTime, random: Double) -> Bool {
+    public mutating func failed(on path: DeliveryPath, now: WallTime, random: Double) -> Bool {
         switch path {
         case .primary:
-            primaryFailures += 1
+            primaryFailures = primaryFailures.saturatingAdd(1)
             if active == .backup {
                 let n = max(1, primaryFailures - failoverAfter + 1)
                 probePrimaryAt = now + backoff.delay(attempt: n, random: random)
@@ -111,7 +104,7 @@ public struct DC09PathState: Sendable, Equatable {
             return false
         case .backup:
             guard active == .backup else { return false }
-            failures += 1
+            failures = failures.saturatingAdd(1)
             retryAt = now + backoff.delay(attempt: failures, random: random)
             return false
         }
@@ -128,18 +121,18 @@ public struct DC09PathState: Sendable, Equatable {
         return at <= now
     }
 
-    /// The generated event owed now, if any, and the path it goes over.
-    public var owed: Generated? {
+    /// The notice owed now, if any, and the path it goes over.
+    public var owed: PathNotice? {
         switch (communicationsTrouble, active) {
-        case (.toReport(let since), .backup): Generated(restored: false, path: .backup, occurredAt: since)
-        case (.restoreToReport(let since), .primary): Generated(restored: true, path: .primary, occurredAt: restoredAt ?? since)
+        case (.toReport(let since), .backup): PathNotice(restored: false, path: .backup, occurredAt: since)
+        case (.restoreToReport(let since), .primary): PathNotice(restored: true, path: .primary, occurredAt: restoredAt ?? since)
         default: nil
         }
     }
 
     /// The receiver acknowledged (or could not process, and will not) the
-    /// generated event: it is no longer owed.
-    public mutating func generatedSettled(restored: Bool) {
+    /// notice: it is no longer owed.
+    public mutating func noticeSettled(restored: Bool) {
         switch (communicationsTrouble, restored) {
         case (.toReport(let since), false): communicationsTrouble = .reported(since: since)
         case (.restoreToReport, true): communicationsTrouble = .none; restoredAt = nil
@@ -147,6 +140,21 @@ public struct DC09PathState: Sendable, Equatable {
         }
     }
 
-    /// The primary failed and the centre has not yet been told it is back.
+    /// The primary failed and the receiver has not yet been told it is back.
     public var inCommunicationsTrouble: Bool { communicationsTrouble != .none }
+}
+
+/// A message the destination owes its receivers about the primary path:
+/// that it failed (sent over the backup) or that it is back (over the primary).
+public struct PathNotice: Sendable, Equatable {
+    public var restored: Bool
+    public var path: DeliveryPath
+    /// When the primary failed or came back: the event's time of occurrence.
+    public var occurredAt: WallTime
+
+    public init(restored: Bool, path: DeliveryPath, occurredAt: WallTime) {
+        self.restored = restored
+        self.path = path
+        self.occurredAt = occurredAt
+    }
 }

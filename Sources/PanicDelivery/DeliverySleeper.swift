@@ -1,0 +1,96 @@
+import PanicCore
+
+/// How the delivery service waits: on the real clock in the daemon, on a
+/// `ManualClock` in tests (a day of back-off in milliseconds).
+public protocol DeliverySleeper: Sendable {
+    /// Waits until `clock` reads `deadline`, or until `wakeup` is signalled in
+    /// a way `wakeOn` admits, or the task is cancelled. Returns whether an
+    /// urgent signal (alarms) ended the wait.
+    func wait(until deadline: WallTime, clock: any GatewayClock, wakeup: Wakeup, wakeOn: DeliveryState.WakeOn) async -> Bool
+}
+
+/// Waits in real time.
+public struct RealSleeper: DeliverySleeper {
+    public init() {}
+
+    public func wait(until deadline: WallTime, clock: any GatewayClock, wakeup: Wakeup, wakeOn: DeliveryState.WakeOn) async -> Bool {
+        while !Task.isCancelled {
+            let remaining = deadline - clock.wallNow()
+            if remaining.value <= 0 { return false }
+            let timeout = Duration.nanoseconds(remaining.value)
+            switch wakeOn {
+            case .anyAlert:
+                return await wakeup.wait(timeout: timeout)
+            case .alarms:
+                if await wakeup.wait(timeout: timeout) { return true }
+            case .nothing:
+                try? await Task.sleep(for: timeout)
+            }
+        }
+        return false
+    }
+}
+
+/// Waits on a `ManualClock` by moving it: a wait that no signal ends sets
+/// the clock to its deadline at once. Records every wait, so tests can
+/// assert the schedule. Past `stopAt` it reports `finished` and then waits
+/// (cancellably) for the test to stop the service.
+public final class ManualSleeper: DeliverySleeper, @unchecked Sendable {
+    public struct Wait: Sendable, Equatable {
+        public var from: WallTime
+        public var until: WallTime
+        public var wakeOn: DeliveryState.WakeOn
+        public init(from: WallTime, until: WallTime, wakeOn: DeliveryState.WakeOn) {
+            self.from = from
+            self.until = until
+            self.wakeOn = wakeOn
+        }
+    }
+
+    private let manual: ManualClock
+    private let stopAt: WallTime
+    private let state = Locked<(waits: [Wait], finished: Bool, waiter: CheckedContinuation<Void, Never>?)>(([], false, nil))
+
+    public init(clock: ManualClock, stopAt: WallTime) {
+        self.manual = clock
+        self.stopAt = stopAt
+    }
+
+    /// Every wait so far, in order.
+    public var waits: [Wait] { state.value.waits }
+
+    /// Returns once the service waits past `stopAt`.
+    public func finished() async {
+        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+            let now: Bool = state.mutate { s in
+                if s.finished { return true }
+                s.waiter = c
+                return false
+            }
+            if now { c.resume() }
+        }
+    }
+
+    public func wait(until deadline: WallTime, clock: any GatewayClock, wakeup: Wakeup, wakeOn: DeliveryState.WakeOn) async -> Bool {
+        let now = manual.wallNow()
+        state.mutate { $0.waits.append(Wait(from: now, until: deadline, wakeOn: wakeOn)) }
+        if wakeOn != .nothing {
+            let (signalled, urgent) = wakeup.take()
+            if signalled && (urgent || wakeOn == .anyAlert) { return urgent }
+        }
+        if deadline > stopAt {
+            let w: CheckedContinuation<Void, Never>? = state.mutate { s in
+                s.finished = true
+                let w = s.waiter
+                s.waiter = nil
+                return w
+            }
+            w?.resume()
+            while !Task.isCancelled { try? await Task.sleep(for: .seconds(3600)) }
+            return false
+        }
+        if deadline > now { manual.advance(by: deadline - now) }
+        await Task.yield()
+        return false
+    }
+}
