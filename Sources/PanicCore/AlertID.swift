@@ -1,7 +1,7 @@
 /// UUIDv7 (RFC 9562): 48 bits of Unix milliseconds, then randomness, so ids
 /// sort by creation time and never collide across gateways.
 public final class AlertIDGenerator: @unchecked Sendable {
-    private let state = SpinLock()
+    private let state = Mutex()
     private var lastMillis: Int64 = 0
     private var counter: UInt16 = 0
 

@@ -22,7 +22,7 @@ extension GatewayClock {
 public final class ManualClock: GatewayClock, @unchecked Sendable {
     private var mono: Int64
     private var wall: Int64
-    private let lock = SpinLock()
+    private let lock = Mutex()
 
     public init(monotonic: Int64 = 1_000_000_000, wall: Int64 = 1_796_000_000_000_000_000) {
         self.mono = monotonic
@@ -35,24 +35,5 @@ public final class ManualClock: GatewayClock, @unchecked Sendable {
     /// Moves both clocks forward together.
     public func advance(by d: Nanoseconds) {
         lock.withLock { mono = mono.saturatingAdd(d.value); wall = wall.saturatingAdd(d.value) }
-    }
-}
-
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
-
-/// A tiny pthread mutex wrapper, so the pure core needs no Foundation lock.
-public final class SpinLock: @unchecked Sendable {
-    private var mutex = pthread_mutex_t()
-    public init() { pthread_mutex_init(&mutex, nil) }
-    deinit { pthread_mutex_destroy(&mutex) }
-    @inline(__always)
-    public func withLock<T>(_ body: () throws -> T) rethrows -> T {
-        pthread_mutex_lock(&mutex)
-        defer { pthread_mutex_unlock(&mutex) }
-        return try body()
     }
 }

@@ -1,7 +1,7 @@
 /// A coalescing wake-up signal between the outbox writer and a delivery
 /// loop. `signal` never blocks; `wait` returns on a signal or a timeout.
 public final class Wakeup: @unchecked Sendable {
-    private let lock = SpinLock()
+    private let lock = Mutex()
     private var pending = false
     private var urgentPending = false
     private var waiter: CheckedContinuation<Void, Never>?

@@ -1,12 +1,11 @@
 import Foundation
+import PanicCore
 
 /// A thread of its own for blocking socket calls, so that waiting for a
 /// receiver (bounded by the ack timeout) never holds a thread of the
 /// cooperative pool. Jobs run one at a time, in order.
 final class DC09IOThread: @unchecked Sendable {
-    private let condition = NSCondition()
-    private var jobs: [() -> Void] = []
-    private var stopping = false
+    private let state = Monitor((jobs: [() -> Void](), stopping: false))
 
     init(name: String) {
         let thread = Thread { [self] in loop() }
@@ -17,36 +16,26 @@ final class DC09IOThread: @unchecked Sendable {
     /// Runs `body` on the thread and returns its result.
     func run<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
         await withCheckedContinuation { (c: CheckedContinuation<T, Never>) in
-            condition.lock()
-            if stopping {
-                condition.unlock()
-                c.resume(returning: body())
-                return
+            let queued: Bool = state.update { s in
+                if s.stopping { return false }
+                s.jobs.append { c.resume(returning: body()) }
+                return true
             }
-            jobs.append { c.resume(returning: body()) }
-            condition.signal()
-            condition.unlock()
+            if !queued { c.resume(returning: body()) }
         }
     }
 
     /// Lets the thread finish the jobs queued and end.
     func stop() {
-        condition.lock()
-        stopping = true
-        condition.signal()
-        condition.unlock()
+        state.update { $0.stopping = true }
     }
 
     private func loop() {
         while true {
-            condition.lock()
-            while jobs.isEmpty && !stopping { condition.wait() }
-            if jobs.isEmpty && stopping {
-                condition.unlock()
-                return
+            let job: (() -> Void)? = state.wait(until: { !$0.jobs.isEmpty || $0.stopping }) { s, _ in
+                s.jobs.isEmpty ? nil : s.jobs.removeFirst()
             }
-            let job = jobs.removeFirst()
-            condition.unlock()
+            guard let job else { return }
             job()
         }
     }

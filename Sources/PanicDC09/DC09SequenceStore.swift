@@ -21,7 +21,7 @@ public final class DC09SequenceStore: @unchecked Sendable {
     public let path: String
     /// Numbers remembered for unacknowledged alerts at most; the oldest go first.
     public static let maximumRemembered = 1000
-    private let lock = SpinLock()
+    private let lock = Mutex()
     private var last = 0
     /// Outbox sequence → DC-09 number, in assignment order.
     private var assigned: [(alert: Int64, number: Int)] = []

@@ -27,12 +27,14 @@ public final class AlertWriter: @unchecked Sendable {
     private let clock: any GatewayClock
     private let logger: Logger
     private let onAccepted: @Sendable ([Alert]) -> Void
-    private let condition = NSCondition()
-    private var queue: [Item] = []
-    private var stopping = false
-    private var testInputs = Set<Int>()
-    private var thread: Thread?
-    private let finished = DispatchSemaphore(value: 0)
+    private struct State {
+        var queue: [Item] = []
+        var stopping = false
+        var running = false
+        var finished = false
+        var testInputs = Set<Int>()
+    }
+    private let state = Monitor(State())
 
     public init(
         outbox: Outbox, inputs: InputTable, gatewayID: String, site: String, clock: any GatewayClock,
@@ -49,46 +51,41 @@ public final class AlertWriter: @unchecked Sendable {
 
     /// Hands an item over; returns at once.
     public func submit(_ item: Item) {
-        condition.lock()
-        queue.append(item)
-        condition.signal()
-        condition.unlock()
+        state.update { $0.queue.append(item) }
     }
 
     /// While on, presses of `input` are sent as test alerts.
     public func setTestMode(input: Int, on: Bool) {
-        condition.lock()
-        if on { testInputs.insert(input) } else { testInputs.remove(input) }
-        condition.unlock()
+        state.update { s in
+            if on { s.testInputs.insert(input) } else { s.testInputs.remove(input) }
+        }
     }
 
     public func start() {
         let t = Thread { [self] in self.run() }
         t.name = "outbox-writer"
-        thread = t
+        state.update { $0.running = true }
         t.start()
     }
 
     /// Commits what is queued, then ends the thread.
     public func stop() {
-        condition.lock()
-        let running = thread != nil && !stopping
-        stopping = true
-        condition.signal()
-        condition.unlock()
-        if running { finished.wait() }
+        let running: Bool = state.update { s in
+            defer { s.stopping = true }
+            return s.running && !s.stopping
+        }
+        if running { state.wait(until: { $0.finished }) { _, _ in } }
     }
 
     private func run() {
-        defer { finished.signal() }
+        defer { state.update { $0.finished = true } }
         while true {
-            condition.lock()
-            while queue.isEmpty && !stopping { condition.wait() }
-            if queue.isEmpty && stopping { condition.unlock(); return }
-            let batch = queue
-            let tests = testInputs
-            queue.removeAll(keepingCapacity: true)
-            condition.unlock()
+            let next: (batch: [Item], tests: Set<Int>)? = state.wait(until: { !$0.queue.isEmpty || $0.stopping }) { s, _ in
+                if s.queue.isEmpty { return nil }
+                defer { s.queue.removeAll(keepingCapacity: true) }
+                return (s.queue, s.testInputs)
+            }
+            guard let (batch, tests) = next else { return }
 
             let synced = ClockDiscipline.current().synchronized
             var drafts: [AlertDraft] = []

@@ -172,7 +172,10 @@ public final class ControlStream: @unchecked Sendable {
 
     /// Sends one event line; false once the client is gone or too slow.
     @discardableResult
-    public func event(_ object: [String: Any]) -> Bool {
+    public func event(_ e: ControlEvent) -> Bool { event(e.json) }
+
+    @discardableResult
+    func event(_ object: [String: Any]) -> Bool {
         if broken { return false }
         if !ControlServer.send(fd, ["v": ControlServer.protocolVersion, "event": object]) { broken = true }
         return !broken

@@ -5,54 +5,49 @@ import PanicCore
 /// for "its" alert to be acknowledged. Bounded; fed from the writer and the
 /// uplinks, read by control-client threads.
 public final class DeliveryTracker: @unchecked Sendable {
-    private let condition = NSCondition()
-    private var accepted: [Alert] = []
-    private var delivered: [String: [String: WallTime]] = [:]
-    private var order: [String] = []
+    private struct State {
+        var accepted: [Alert] = []
+        var delivered: [String: [String: WallTime]] = [:]
+        var order: [String] = []
+    }
+    private let state = Monitor(State())
     private let capacity = 2000
 
     public init() {}
 
     func recordAccepted(_ alerts: [Alert]) {
-        condition.lock()
-        accepted += alerts
-        if accepted.count > capacity { accepted.removeFirst(accepted.count - capacity) }
-        condition.broadcast()
-        condition.unlock()
+        let capacity = self.capacity
+        state.update { s in
+            s.accepted += alerts
+            if s.accepted.count > capacity { s.accepted.removeFirst(s.accepted.count - capacity) }
+        }
     }
 
     func recordDelivered(id: String, destination: String, at: WallTime) {
-        condition.lock()
-        if delivered[id] == nil {
-            order.append(id)
-            if order.count > capacity { delivered[order.removeFirst()] = nil }
+        let capacity = self.capacity
+        state.update { s in
+            if s.delivered[id] == nil {
+                s.order.append(id)
+                if s.order.count > capacity { s.delivered[s.order.removeFirst()] = nil }
+            }
+            s.delivered[id, default: [:]][destination] = at
         }
-        delivered[id, default: [:]][destination] = at
-        condition.broadcast()
-        condition.unlock()
     }
 
     /// Waits for an accepted alert satisfying `predicate`.
     public func waitForAccepted(timeout: TimeInterval, where predicate: (Alert) -> Bool) -> Alert? {
-        let deadline = Date().addingTimeInterval(timeout)
-        condition.lock()
-        defer { condition.unlock() }
-        while true {
-            if let a = accepted.last(where: predicate) { return a }
-            if !condition.wait(until: deadline) { return accepted.last(where: predicate) }
+        state.wait(until: { $0.accepted.contains(where: predicate) }, timeout: Self.nanoseconds(timeout)) { s, _ in
+            s.accepted.last(where: predicate)
         }
     }
 
     /// Waits until `id` is delivered to all `destinations` or the time runs
     /// out; returns what was delivered where.
     public func waitForDelivery(id: String, destinations: [String], timeout: TimeInterval) -> [String: WallTime] {
-        let deadline = Date().addingTimeInterval(timeout)
-        condition.lock()
-        defer { condition.unlock() }
-        while true {
-            let got = delivered[id] ?? [:]
-            if destinations.allSatisfy({ got[$0] != nil }) { return got }
-            if !condition.wait(until: deadline) { return delivered[id] ?? [:] }
+        state.wait(until: { s in destinations.allSatisfy { s.delivered[id]?[$0] != nil } }, timeout: Self.nanoseconds(timeout)) { s, _ in
+            s.delivered[id] ?? [:]
         }
     }
+
+    static func nanoseconds(_ seconds: TimeInterval) -> Nanoseconds { .init(Int64(min(max(0, seconds), 86_400) * 1e9)) }
 }

@@ -6,28 +6,31 @@ import PanicCore
 /// dropped and counted, so a stalled client cannot slow the input loop.
 public final class EventHub: @unchecked Sendable {
     public final class Subscription: @unchecked Sendable {
-        fileprivate let condition = NSCondition()
-        fileprivate var queue: [[String: Any]] = []
-        fileprivate var closed = false
-        public fileprivate(set) var dropped = 0
+        fileprivate struct State {
+            var queue: [ControlEvent] = []
+            var closed = false
+            var dropped = 0
+        }
+        fileprivate let state = Monitor(State())
         let capacity: Int
 
         init(capacity: Int) { self.capacity = capacity }
 
+        /// Events dropped because the client did not keep up.
+        public var dropped: Int { state.read { $0.dropped } }
+
         /// Waits up to `timeout` for events; empty on timeout or when closed.
-        public func next(timeout: TimeInterval) -> [[String: Any]] {
-            condition.lock()
-            defer { condition.unlock() }
-            if queue.isEmpty && !closed { _ = condition.wait(until: Date().addingTimeInterval(timeout)) }
-            let out = queue
-            queue.removeAll()
-            return out
+        public func next(timeout: TimeInterval) -> [ControlEvent] {
+            state.wait(until: { !$0.queue.isEmpty || $0.closed }, timeout: DeliveryTracker.nanoseconds(timeout)) { s, _ in
+                defer { s.queue.removeAll() }
+                return s.queue
+            }
         }
 
-        public var isClosed: Bool { condition.lock(); defer { condition.unlock() }; return closed }
+        public var isClosed: Bool { state.read { $0.closed } }
     }
 
-    private let lock = SpinLock()
+    private let lock = Mutex()
     private var subscribers: [ObjectIdentifier: Subscription] = [:]
     private var count = 0
 
@@ -50,19 +53,16 @@ public final class EventHub: @unchecked Sendable {
             subscribers[ObjectIdentifier(s)] = nil
             count = subscribers.count
         }
-        s.condition.lock()
-        s.closed = true
-        s.condition.broadcast()
-        s.condition.unlock()
+        s.state.update { $0.closed = true }
     }
 
-    public func publish(_ event: [String: Any]) {
+    public func publish(_ event: ControlEvent) {
         let targets = lock.withLock { Array(subscribers.values) }
         for s in targets {
-            s.condition.lock()
-            if s.queue.count < s.capacity { s.queue.append(event) } else { s.dropped += 1 }
-            s.condition.signal()
-            s.condition.unlock()
+            let capacity = s.capacity
+            s.state.update { st in
+                if st.queue.count < capacity { st.queue.append(event) } else { st.dropped += 1 }
+            }
         }
     }
 }

@@ -105,7 +105,10 @@ public struct ReloadOnHangup: Service {
         await cancelWhenGracefulShutdown {
             for await _ in signals {
                 willReload()
-                onReload(gateway.reload(from: path))
+                // A reload opens devices and waits for the loop thread to
+                // take them: on a thread of its own, not the cooperative pool's.
+                let gateway = self.gateway, path = self.path
+                onReload(await onOwnThread("reload") { gateway.reload(from: path) })
             }
         }
     }

@@ -75,8 +75,7 @@ public final class Gateway: Sendable {
             GatewayMetrics.accepted(accepted)
             if hub.hasSubscribers {
                 for a in accepted {
-                    hub.publish(["type": "accepted", "id": a.id, "sequence": a.sequence, "kind": a.kind.rawValue, "input": a.input as Any,
-                                 "test": a.test, "wall": a.acceptedAt.rfc3339])
+                    hub.publish(.accepted(id: a.id, sequence: a.sequence, kind: a.kind.rawValue, input: a.input, test: a.test, wall: a.acceptedAt.rfc3339))
                 }
             }
             observer.accepted(accepted)
@@ -110,7 +109,7 @@ public final class Gateway: Sendable {
             tracker.recordDelivered(id: pending.id, destination: name, at: at)
             GatewayMetrics.delivered(pending, destination: name, at: at)
             if hub.hasSubscribers {
-                hub.publish(["type": "delivered", "id": pending.id, "sequence": pending.sequence, "destination": name, "wall": at.rfc3339])
+                hub.publish(.delivered(id: pending.id, sequence: pending.sequence, destination: name, wall: at.rfc3339))
             }
             observer.delivered(name, pending, at)
         }
@@ -166,7 +165,7 @@ public final class Gateway: Sendable {
     /// Prunes delivered alerts past their retention, in small steps.
     let pruning: OutboxPruningService
     /// The configuration in force and the sources it made (for reloads).
-    let wiring: Locked<(GatewayConfig, [String: any InputSource])>
+    let wiring: Locked<(GatewayConfig, InputWiring.Sources)>
     struct ReloadContext: @unchecked Sendable {
         var overrides: [String: any InputSource]
         var gpioBackend: any GPIOBackend

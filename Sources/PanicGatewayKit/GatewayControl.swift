@@ -126,20 +126,20 @@ final class GatewayControl: ControlHandler, @unchecked Sendable {
 
     // MARK: watch
 
-    static func describe(_ e: InputLoopEvent, inputs: InputTable, clock: any GatewayClock) -> [String: Any] {
+    static func describe(_ e: InputLoopEvent, inputs: InputTable, clock: any GatewayClock) -> ControlEvent {
         let now = clock.wallNow().rfc3339
         switch e {
         case .edge(let i, let asserted, let at, let readAt):
-            return ["type": "edge", "input": inputs[i].name, "level": asserted ? 1 : 0, "mono_ns": at.nanoseconds,
-                        "read_latency_us": (readAt.nanoseconds - at.nanoseconds) / 1000, "wall": now]
+            return .edge(input: inputs[i].name, level: asserted ? 1 : 0, monoNs: at.nanoseconds,
+                         readLatencyUs: (readAt - at).value / 1000, wall: now)
         case .decision(let i, let d):
-            return ["type": d.pressed ? "press" : "release", "input": inputs[i].name, "first_edge_mono_ns": d.firstEdge.nanoseconds,
-                        "decided_mono_ns": d.decidedAt.nanoseconds, "edges": d.edges, "bounce_ms": d.bounce.milliseconds,
-                        "first_edge_wall": clock.wallTime(of: d.firstEdge).rfc3339, "wall": now]
+            return .decision(.init(pressed: d.pressed, input: inputs[i].name, firstEdgeMonoNs: d.firstEdge.nanoseconds,
+                                   decidedMonoNs: d.decidedAt.nanoseconds, edges: d.edges, bounceMs: d.bounce.milliseconds,
+                                   firstEdgeWall: clock.wallTime(of: d.firstEdge).rfc3339, wall: now))
         case .trouble(let i, let cause, let cleared):
-            return ["type": cleared ? "trouble-cleared" : "trouble", "input": inputs[i].name, "cause": cause, "wall": now]
+            return .trouble(input: inputs[i].name, cause: cause, cleared: cleared, wall: now)
         case .openLoop(let i, _, let cleared):
-            return ["type": cleared ? "open-loop-cleared" : "open-loop", "input": inputs[i].name, "wall": now]
+            return .openLoop(input: inputs[i].name, cleared: cleared, wall: now)
         }
     }
 
@@ -149,15 +149,15 @@ final class GatewayControl: ControlHandler, @unchecked Sendable {
         if !unknown.isEmpty { return .failure("no input named \(unknown.joined(separator: ", ")); inputs: \(known.joined(separator: ", "))") }
         let sub = hub.subscribe()
         defer { hub.unsubscribe(sub) }
-        stream.event(["type": "watching", "inputs": names.isEmpty ? known : names])
+        stream.event(.watching(inputs: names.isEmpty ? known : names))
         var reportedDrops = 0
         while !stream.clientGone {
             for e in sub.next(timeout: 0.5) {
-                if let input = e["input"] as? String, !names.isEmpty, !names.contains(input) { continue }
+                if let input = e.input, !names.isEmpty, !names.contains(input) { continue }
                 if !stream.event(e) { return .failure("client gone") }
             }
             if sub.dropped > reportedDrops {
-                stream.event(["type": "dropped", "count": sub.dropped - reportedDrops])
+                stream.event(.dropped(count: sub.dropped - reportedDrops))
                 reportedDrops = sub.dropped
             }
         }
@@ -185,18 +185,18 @@ final class GatewayControl: ControlHandler, @unchecked Sendable {
             hub.unsubscribe(sub)
         }
         let startedAt = clock.wallNow()
-        stream.event(["type": "ready", "input": name, "message": "press and release \(name) now (test mode: the alert is sent as a test)", "timeout_s": timeout])
+        stream.event(.ready(input: name, message: "press and release \(name) now (test mode: the alert is sent as a test)", timeoutSeconds: timeout))
         var edges = 0
-        var press: [String: Any]?
-        var release: [String: Any]?
+        var press: ControlEvent.Decision?
+        var release: ControlEvent.Decision?
         let deadline = Date().addingTimeInterval(timeout)
         while Date() < deadline && release == nil && !stream.clientGone {
-            for e in sub.next(timeout: 0.2) where e["input"] as? String == name {
+            for e in sub.next(timeout: 0.2) where e.input == name {
                 stream.event(e)
-                switch e["type"] as? String {
-                case "edge": edges += 1
-                case "press": press = e
-                case "release": if press != nil { release = e }
+                switch e {
+                case .edge: edges += 1
+                case .decision(let d) where d.pressed: press = d
+                case .decision(let d): if press != nil { release = d }
                 default: break
                 }
             }
@@ -209,11 +209,9 @@ final class GatewayControl: ControlHandler, @unchecked Sendable {
         if press != nil && release == nil { warnings.append("pressed but not released within \(Int(timeout)) s: stuck button or line") }
         var result: [String: Any] = ["input": name, "edges": edges, "warnings": warnings]
         if let press {
-            result["bounce_ms"] = press["bounce_ms"]
-            result["press_first_edge"] = press["first_edge_wall"]
-            if let first = press["first_edge_mono_ns"] as? Int64, let decided = press["decided_mono_ns"] as? Int64 {
-                result["decided_after_ms"] = Double(decided - first) / 1e6
-            }
+            result["bounce_ms"] = press.bounceMs
+            result["press_first_edge"] = press.firstEdgeWall
+            result["decided_after_ms"] = Double(press.decidedMonoNs.saturatingSubtract(press.firstEdgeMonoNs)) / 1e6
         }
         guard press != nil else { return .failure("no press decided", result) }
         guard let alert = tracker.waitForAccepted(timeout: 5, where: { $0.input == name && $0.test && $0.acceptedAt >= startedAt && $0.restores == nil }) else {

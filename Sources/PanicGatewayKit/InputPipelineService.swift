@@ -4,18 +4,24 @@ import ServiceLifecycle
 
 /// Runs the input loop thread and the outbox writer thread as one service.
 /// On graceful shutdown the loop stops first, then the writer commits what
-/// it still holds: nothing decided is left uncommitted.
+/// it still holds: nothing decided is left uncommitted. Starting and stopping
+/// wait for those threads, so they run on a thread of their own.
 struct InputPipelineService: Service {
     let loop: InputLoop
     let writer: AlertWriter
     let onReady: @Sendable () -> Void
 
     func run() async throws {
-        writer.start()
-        loop.start()
+        let loop = self.loop, writer = self.writer
+        await onOwnThread("pipeline-start") {
+            writer.start()
+            loop.start()
+        }
         onReady()
         try? await gracefulShutdown()
-        loop.stop()
-        writer.stop()
+        await onOwnThread("pipeline-stop") {
+            loop.stop()
+            writer.stop()
+        }
     }
 }

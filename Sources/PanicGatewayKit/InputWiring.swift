@@ -10,20 +10,42 @@ import PanicPlatform
 /// inputs on it), and the hotplug monitor when any device is found by identity.
 ///
 /// On a reload, a source whose configuration is unchanged is taken over
-/// from the running set (by `key`), so its descriptor and state survive.
+/// from the running set (by its `SourceKey`), so its descriptor and state survive.
 enum InputWiring {
+    /// What made a source: the configuration it is kept for on a reload.
+    enum SourceKey: Equatable {
+        /// A GPIO line or a simulated input, by input name and source.
+        case input(name: String, source: SourceConfig)
+        /// A serial device, with the addresses of the inputs on it.
+        case serial(SerialDeviceConfig, addresses: [SerialAddress])
+    }
+
+    /// The sources made, each with its key (a handful: looked up in order).
+    struct Sources {
+        private(set) var all: [(key: SourceKey, source: any InputSource)] = []
+        subscript(key: SourceKey) -> (any InputSource)? {
+            get { all.first { $0.key == key }?.source }
+            set {
+                all.removeAll { $0.key == key }
+                if let newValue { all.append((key, newValue)) }
+            }
+        }
+        var count: Int { all.count }
+        var keys: [SourceKey] { all.map(\.key) }
+    }
+
     struct Built {
         var devices: [InputLoop.Device]
         /// Sources by the configuration that made them, for the next reload.
-        var sources: [String: any InputSource]
+        var sources: Sources
     }
 
     static func devices(
-        config: GatewayConfig, indices: [Int], overrides: [String: any InputSource], previous: [String: any InputSource] = [:],
+        config: GatewayConfig, indices: [Int], overrides: [String: any InputSource], previous: Sources = Sources(),
         gpioBackend: any GPIOBackend, clock: any GatewayClock, logger: Logger
     ) throws -> Built {
         var devices: [InputLoop.Device] = []
-        var sources: [String: any InputSource] = [:]
+        var sources = Sources()
         var serialInputs: [String: [(index: Int, address: SerialAddress)]] = [:]
         for (position, input) in config.inputs.enumerated() {
             let i = indices[position]
@@ -31,7 +53,7 @@ enum InputWiring {
                 devices.append(.init(source: given, inputs: [i]))
                 continue
             }
-            let key = "input \(input.spec.name) \(input.source)"
+            let key = SourceKey.input(name: input.spec.name, source: input.source)
             if case .serial = input.source {} else if let old = previous[key] {
                 devices.append(.init(source: old, inputs: [i]))
                 sources[key] = old
@@ -60,7 +82,7 @@ enum InputWiring {
                 logger.warning("serial device has no inputs; not opened", metadata: ["device.name": "\(device.name)"])
                 continue
             }
-            let key = "serial \(device) \(inputs.map(\.address))"
+            let key = SourceKey.serial(device, addresses: inputs.map(\.address))
             if let old = previous[key] as? SerialDeviceSource {
                 serialSources.append(old)
                 devices.append(.init(source: old, inputs: inputs.map(\.index)))

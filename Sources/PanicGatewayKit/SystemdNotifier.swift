@@ -3,6 +3,7 @@ import Glibc
 #endif
 import Foundation
 import Logging
+import PanicCore
 
 /// Speaks systemd's service notification protocol (sd_notify(3)) directly,
 /// without libsystemd: newline-separated `KEY=VALUE` assignments in one
@@ -26,7 +27,7 @@ public final class SystemdNotifier: @unchecked Sendable {
     /// (or when `NOTIFY_SOCKET` names something this type cannot reach).
     public let address: Address?
     private let logger: Logger
-    private let lock = NSLock()
+    private let lock = Mutex()
     private var fd: Int32 = -1
     private var failureCount = 0
 

@@ -55,7 +55,16 @@ public final class InputLoop: @unchecked Sendable {
     private var specs: [InputSpec]
     private var devices: [Device]
     private var debouncers: [Debouncer]
-    private var pendingDevices: ([Device], DispatchSemaphore)?
+    /// Where the loop thread is, for the threads that wait on it.
+    private struct Phases {
+        var started = false
+        var finished = false
+        /// Devices handed over by a reload, not yet applied.
+        var pending: [Device]?
+        /// Reloads applied so far.
+        var reconfigured = 0
+    }
+    private let phases = Monitor(Phases())
     private let clock: any GatewayClock
     private let logger: Logger
     private let sink: @Sendable (InputLoopEvent) -> Void
@@ -63,8 +72,7 @@ public final class InputLoop: @unchecked Sendable {
     private let timer: MonotonicTimer
     private let wake: EventCounter
     private var thread: Thread?
-    private let finished = DispatchSemaphore(value: 0)
-    private let stateLock = SpinLock()
+    private let stateLock = Mutex()
     private var stopping = false
     private var snapshots: [InputSnapshot]
     private var iterationCount: UInt64 = 0
@@ -134,17 +142,16 @@ public final class InputLoop: @unchecked Sendable {
     /// their descriptors; inputs whose debounce and contact are unchanged
     /// keep their debounce state. The table must already hold the new specs.
     public func reconfigure(devices new: [Device]) {
-        let done = DispatchSemaphore(value: 0)
-        stateLock.withLock { pendingDevices = (new, done) }
+        let before: Int = phases.update { p in
+            p.pending = new
+            return p.reconfigured
+        }
         wake.signal()
-        done.wait()
+        phases.wait(until: { $0.reconfigured > before || $0.finished }) { _, _ in }
     }
 
     private func applyPending() {
-        guard let (new, done) = stateLock.withLock({ () -> ([Device], DispatchSemaphore)? in
-            defer { pendingDevices = nil }
-            return pendingDevices
-        }) else { return }
+        guard let new: [Device] = phases.read({ $0.pending }) else { return }
         let newSpecs = table.all
         for i in newSpecs.indices {
             if i >= specs.count {
@@ -171,10 +178,12 @@ public final class InputLoop: @unchecked Sendable {
         touched = Set(devices.indices)
         settleDeadlines()
         syncAll()
-        done.signal()
+        phases.update { p in
+            p.pending = nil
+            p.reconfigured += 1
+        }
     }
 
-    private let started = DispatchSemaphore(value: 0)
 
     /// Starts the loop thread and returns once every source has made its
     /// first attempt to open (so "ready" means the inputs are open, and a
@@ -185,7 +194,7 @@ public final class InputLoop: @unchecked Sendable {
         t.qualityOfService = .userInteractive
         thread = t
         t.start()
-        started.wait()
+        phases.wait(until: { $0.started }) { _, _ in }
     }
 
     /// Stops the loop and waits for its thread to end.
@@ -196,17 +205,13 @@ public final class InputLoop: @unchecked Sendable {
             return r
         }
         wake.signal()
-        if wasRunning { finished.wait() }
+        if wasRunning { phases.wait(until: { $0.finished }) { _, _ in } }
     }
 
     private func run() {
-        defer {
-            stateLock.withLock { pendingDevices?.1.signal() }
-            finished.signal()
-        }
-        // `start()` waits for this; an early return must not leave it waiting.
-        var signalled = false
-        defer { if !signalled { started.signal() } }
+        // `start()`, `stop()` and `reconfigure` wait for these; an early
+        // return must not leave them waiting.
+        defer { phases.update { $0.started = true; $0.finished = true } }
         var ready: [Epoll.Readiness] = []
         ready.reserveCapacity(64)
         for d in devices.indices {
@@ -217,8 +222,7 @@ public final class InputLoop: @unchecked Sendable {
         // their descriptors before the first wait, or nothing wakes us for them.
         settleDeadlines()
         syncAll()
-        started.signal()
-        signalled = true
+        phases.update { $0.started = true }
         while true {
             do {
                 try epoll.wait(into: &ready)

@@ -5,7 +5,7 @@ import PanicCore
 /// appends new inputs and retires removed ones, so an event queued just
 /// before a reload still names the right input.
 public final class InputTable: @unchecked Sendable {
-    private let lock = SpinLock()
+    private let lock = Mutex()
     private var specs: [InputSpec]
     private var retired: Set<Int> = []
 

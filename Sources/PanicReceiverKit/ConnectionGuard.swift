@@ -1,5 +1,5 @@
 import Logging
-import NIOConcurrencyHelpers
+import PanicCore
 import NIOCore
 import NIOHTTPTypes
 
@@ -63,7 +63,7 @@ public final class ConnectionGuard: Sendable {
             }
         }
     }
-    private let state = NIOLockedValueBox(State())
+    private let state = Locked(State())
 
     public init(limits: ConnectionLimits, logger: Logger) {
         self.limits = limits
@@ -79,13 +79,13 @@ public final class ConnectionGuard: Sendable {
     }
 
     public var counts: Counts {
-        state.withLockedValue { Counts(open: $0.open.count, pending: $0.pending.count, evicted: $0.evicted, refused: $0.refused) }
+        state.mutate { Counts(open: $0.open.count, pending: $0.pending.count, evicted: $0.evicted, refused: $0.refused) }
     }
 
     /// A new connection: its id, or nil when it must be closed at once.
     func admit(_ channel: any Channel) -> UInt64? {
         var victim: (any Channel)?
-        let id: UInt64? = state.withLockedValue { s in
+        let id: UInt64? = state.mutate { s in
             if s.open.count >= limits.maxConnections || s.pending.count >= limits.maxPendingConnections {
                 guard let old = s.oldestPending() else { s.refused += 1; return nil }
                 s.pending.remove(old)
@@ -108,15 +108,15 @@ public final class ConnectionGuard: Sendable {
 
     /// The connection completed a verified request: it keeps its slot.
     func authenticated(_ id: UInt64) {
-        state.withLockedValue { _ = $0.pending.remove(id) }
+        state.mutate { _ = $0.pending.remove(id) }
     }
 
     func isAuthenticated(_ id: UInt64) -> Bool {
-        state.withLockedValue { $0.open[id] != nil && !$0.pending.contains(id) }
+        state.mutate { $0.open[id] != nil && !$0.pending.contains(id) }
     }
 
     func closed(_ id: UInt64) {
-        state.withLockedValue { s in
+        state.mutate { s in
             s.open.removeValue(forKey: id)
             s.pending.remove(id)
         }

@@ -1,4 +1,3 @@
-import NIOConcurrencyHelpers
 import PanicCore
 
 /// A token bucket: `rate` per second sustained, `burst` at once. Pure: the
@@ -39,7 +38,7 @@ public struct TokenBucket: Sendable, Equatable {
 public final class GatewayRateLimiter: Sendable {
     private let rate: Int
     private let burst: Int
-    private let buckets = NIOLockedValueBox<[String: TokenBucket]>([:])
+    private let buckets = Locked<[String: TokenBucket]>([:])
 
     public init(rate: Int, burst: Int) {
         self.rate = rate
@@ -48,7 +47,7 @@ public final class GatewayRateLimiter: Sendable {
 
     /// nil when allowed; else whole seconds to wait (at least 1).
     public func admit(_ gatewayID: String, now: Int64) -> Int? {
-        buckets.withLockedValue { b in
+        buckets.mutate { b in
             var bucket = b[gatewayID] ?? TokenBucket(rate: rate, burst: burst, now: now)
             let wait = bucket.take(now: now)
             b[gatewayID] = bucket

@@ -1,11 +1,11 @@
-import NIOConcurrencyHelpers
+import PanicCore
 import PanicConfig
 
 /// The `host:port` names this receiver answers for. A signature covers
 /// `@target-uri`; a request signed for another receiver's authority is a
 /// replay from elsewhere and is refused before its signature is checked.
 public final class ReceiverAuthorities: Sendable {
-    private let names = NIOLockedValueBox<Set<String>>([])
+    private let names = Locked<Set<String>>([])
     private let scheme: String
 
     /// `configured` as in `authorities`; when empty, the listen host and the
@@ -13,7 +13,7 @@ public final class ReceiverAuthorities: Sendable {
     public init(configured: [String], scheme: String) {
         self.scheme = scheme
         let normal = configured.compactMap { Validate.authority($0, defaultPort: scheme == "https" ? 443 : 80) }
-        names.withLockedValue { $0 = Set(normal) }
+        names.mutate { $0 = Set(normal) }
         self.configured = !normal.isEmpty
     }
 
@@ -24,17 +24,17 @@ public final class ReceiverAuthorities: Sendable {
     public func bound(host: String, port: Int) {
         guard !configured else { return }
         let hosts = [host, "127.0.0.1", "localhost", "[::1]"].map { $0.contains(":") && !$0.hasPrefix("[") ? "[\($0)]" : $0 }
-        names.withLockedValue { s in for h in hosts { s.insert("\(h.lowercased()):\(port)") } }
+        names.mutate { s in for h in hosts { s.insert("\(h.lowercased()):\(port)") } }
     }
 
     /// Whether `targetURI`'s authority is one of ours.
     public func accepts(targetURI: String) -> Bool {
         guard let authority = Self.authority(of: targetURI),
               let normal = Validate.authority(authority, defaultPort: scheme == "https" ? 443 : 80) else { return false }
-        return names.withLockedValue { $0.contains(normal) }
+        return names.mutate { $0.contains(normal) }
     }
 
-    public var all: [String] { names.withLockedValue { $0.sorted() } }
+    public var all: [String] { names.mutate { $0.sorted() } }
 
     static func authority(of uri: String) -> String? {
         guard let sep = uri.range(of: "://") else { return nil }

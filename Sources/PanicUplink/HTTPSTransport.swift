@@ -1,6 +1,5 @@
 import AsyncHTTPClient
 import Foundation
-import NIOConcurrencyHelpers
 import NIOCore
 import NIOFoundationCompat
 import NIOHTTP1
@@ -95,11 +94,10 @@ public final class HTTPSTransport: Sendable {
 
 /// The signer in use, swappable when the key rotates; shared by every uplink.
 public final class SignerBox: @unchecked Sendable {
-    private let lock = NSLock()
-    private var signer: MessageSigner
-    public init(_ signer: MessageSigner) { self.signer = signer }
+    private let signer: Locked<MessageSigner>
+    public init(_ signer: MessageSigner) { self.signer = Locked(signer) }
     public var current: MessageSigner {
-        get { lock.lock(); defer { lock.unlock() }; return signer }
-        set { lock.lock(); signer = newValue; lock.unlock() }
+        get { signer.value }
+        set { signer.value = newValue }
     }
 }

@@ -125,10 +125,9 @@ func draft(_ event: String, zone: Int, area: Int, at: WallTime) -> AlertDraft {
 }
 
 final class Acks: @unchecked Sendable {
-    private let lock = NSLock()
-    private var list: [DC09Acknowledgement] = []
-    func add(_ a: DC09Acknowledgement) { lock.withLock { list.append(a) } }
-    var all: [DC09Acknowledgement] { lock.withLock { list } }
+    private let list = Locked<[DC09Acknowledgement]>([])
+    func add(_ a: DC09Acknowledgement) { list.mutate { $0.append(a) } }
+    var all: [DC09Acknowledgement] { list.value }
 }
 
 func json(_ a: DC09Acknowledgement, kinds: [Int64: String]) -> String {

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import PanicCore
 import PanicPlatform
 
 struct Status: ParsableCommand {
@@ -56,19 +57,25 @@ struct Watch: ParsableCommand {
     func run() throws {
         let reply = try daemon.call("watch", args: ["inputs": inputs]) { e in
             if daemon.json { emit(Output.json(e).replacingOccurrences(of: "\n", with: "")); return }
-            let type = text(e["type"])
-            switch type {
-            case "edge":
-                emit("\(text(e["wall"]))  \(text(e["input"]).padding(toLength: 16, withPad: " ", startingAt: 0)) edge level=\(text(e["level"])) mono=\(text(e["mono_ns"])) read+\(text(e["read_latency_us"]))µs")
-            case "press", "release":
-                emit("\(text(e["wall"]))  \(text(e["input"]).padding(toLength: 16, withPad: " ", startingAt: 0)) " + Output.warn(type.uppercased())
-                      + " first-edge=\(text(e["first_edge_wall"])) edges=\(text(e["edges"])) bounce=\(text(e["bounce_ms"]))ms")
-            case "trouble":
-                emit("\(text(e["wall"]))  \(text(e["input"]).padding(toLength: 16, withPad: " ", startingAt: 0)) " + Output.bad("TROUBLE") + " \(text(e["cause"]))")
-            case "watching":
-                emit("watching \((e["inputs"] as? [String] ?? []).joined(separator: ", ")) — Ctrl-C to stop")
+            guard let event = ControlEvent(json: e) else {
+                emit("\(text(e["wall"]))  \(text(e["type"])) \(text(e["input"] ?? e["id"]))")
+                return
+            }
+            func name(_ s: String) -> String { s.padding(toLength: 16, withPad: " ", startingAt: 0) }
+            switch event {
+            case .edge(let input, let level, let mono, let latency, let wall):
+                emit("\(wall)  \(name(input)) edge level=\(level) mono=\(mono) read+\(latency)µs")
+            case .decision(let d):
+                emit("\(d.wall)  \(name(d.input)) " + Output.warn(event.type.uppercased())
+                      + " first-edge=\(d.firstEdgeWall) edges=\(d.edges) bounce=\(d.bounceMs)ms")
+            case .trouble(let input, let cause, false, let wall):
+                emit("\(wall)  \(name(input)) " + Output.bad("TROUBLE") + " \(cause)")
+            case .watching(let inputs):
+                emit("watching \(inputs.joined(separator: ", ")) — Ctrl-C to stop")
+            case .accepted(let id, _, _, _, _, let wall), .delivered(let id, _, _, let wall):
+                emit("\(wall)  \(event.type) \(id)")
             default:
-                emit("\(text(e["wall"]))  \(type) \(text(e["input"] ?? e["id"]))")
+                emit("\(text(e["wall"]))  \(event.type) \(event.input ?? "")")
             }
         }
         _ = try daemon.check(reply)

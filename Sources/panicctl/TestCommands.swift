@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import PanicCore
 
 struct TestInput: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -13,12 +14,12 @@ struct TestInput: ParsableCommand {
     func run() throws {
         let reply = try daemon.call("test", args: ["input": input, "timeout_s": timeout]) { e in
             guard !daemon.json else { return }
-            switch text(e["type"]) {
-            case "ready": emit(Output.warn(">>> \(text(e["message"]))"))
-            case "edge": emit("  edge level=\(text(e["level"]))")
-            case "press": emit("  PRESS decided: \(text(e["edges"])) edge(s), bounce \(text(e["bounce_ms"])) ms")
-            case "release": emit("  RELEASE decided")
-            case "trouble": emit(Output.bad("  TROUBLE: \(text(e["cause"]))"))
+            switch ControlEvent(json: e) {
+            case .ready(_, let message, _): emit(Output.warn(">>> \(message)"))
+            case .edge(_, let level, _, _, _): emit("  edge level=\(level)")
+            case .decision(let d) where d.pressed: emit("  PRESS decided: \(d.edges) edge(s), bounce \(d.bounceMs) ms")
+            case .decision: emit("  RELEASE decided")
+            case .trouble(_, let cause, false, _): emit(Output.bad("  TROUBLE: \(cause)"))
             default: break
             }
         }
