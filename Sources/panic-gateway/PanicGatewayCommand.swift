@@ -58,7 +58,7 @@ struct Run: AsyncParsableCommand {
         let gateway: Gateway
         do {
             gateway = try Gateway(config: cfg, key: key, logger: logger, traceEdges: logLevel <= .debug, observer: GatewayObserver(ready: {
-                logger.notice("running", metadata: ["gateway.id": "\(cfg.gatewayID)", "inputs": "\(cfg.inputs.count)", "uplinks": "\(cfg.uplinks.count)"])
+                logger.notice("running", metadata: ["gateway.id": "\(cfg.gatewayID)", "inputs": "\(cfg.inputs.count)", "uplinks": "\(cfg.uplinks.count + cfg.dc09Uplinks.count)"])
                 notifier.ready(status: "running: \(cfg.inputs.count) input(s), \(cfg.uplinks.count + cfg.dc09Uplinks.count) uplink(s)")
             }))
         } catch {

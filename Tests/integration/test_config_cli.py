@@ -12,6 +12,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+import conftest as c
 from conftest import binary, gateway_toml, keygen, make_gateway, run, start_gateway
 
 EXIT_CONFIG_INVALID = 2
@@ -161,3 +162,19 @@ def test_keygen_never_overwrites(tmp_path):
     assert cp.returncode == EXIT_KEY_PROBLEM
     assert "already exists" in cp.stderr
     assert key.path.read_bytes() == before
+
+
+def test_a_dc09_only_gateway_counts_its_destination(tmp_path, procs):
+    """Issue 18: with only a DC-09 destination, check-config said `0 uplink(s)`
+    and the daemon logged `uplinks=0`; every destination counts."""
+    setup = c.make_gateway(tmp_path, "http://127.0.0.1:9")
+    text = setup.config.read_text()
+    head = text[:text.index("[[uplinks]]")]
+    setup.config.write_text(head + f'[[uplinks]]\ntype = "dc09"\nname = "arc"\nhost = "127.0.0.1"\nport = {c.free_port()}\n'
+                            'account = "1234"\n')
+    cp = check_config(setup.config)
+    assert cp.returncode == 0, cp.stderr
+    assert "1 uplink(s)" in cp.stdout, cp.stdout
+    gw = c.start_gateway(procs, setup)
+    line = next(l for l in gw.stderr().splitlines() if l.startswith("<5>running"))
+    assert "uplinks=1" in line, line
