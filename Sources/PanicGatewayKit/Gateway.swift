@@ -134,7 +134,12 @@ public final class Gateway: Sendable {
         }
         self.destinations = destinations
         deliveries.value = destinations
-        self.pipeline = InputPipelineService(loop: loop, writer: writer, onReady: observer.ready)
+        let inputsOpen = InputsOpen()
+        self.inputsOpen = inputsOpen
+        self.pipeline = InputPipelineService(loop: loop, writer: writer, onReady: {
+            observer.ready()
+            inputsOpen.open()
+        })
         self.pruning = OutboxPruningService(
             outbox: outbox, retention: OutboxRetention(keepDays: config.keepDeliveredDays, keepRows: config.keepDeliveredRows),
             clock: clock, logger: logger)
@@ -180,10 +185,14 @@ public final class Gateway: Sendable {
     let tracker: DeliveryTracker
 
     /// Every long-running job, in start order (shutdown runs in reverse, so
-    /// destinations stop first and the writer commits last).
+    /// destinations stop first and the writer commits last). All but the
+    /// input pipeline begin once the inputs are open.
     public var services: [any Service] {
-        [pipeline, pruning] + destinations.map { $0 as any Service } + (control.map { [$0 as any Service] } ?? [])
+        let later: [any Service] = [pruning] + destinations.map { $0 as any Service } + (control.map { [$0 as any Service] } ?? [])
+        return [pipeline] + later.map { AfterInputsOpen(inputs: inputsOpen, service: $0) }
     }
+    /// Opened by the pipeline once the inputs are open: the other services wait for it.
+    private let inputsOpen: InputsOpen
 
     /// Runs until SIGTERM or SIGINT, then shuts down gracefully; with
     /// `configPath`, SIGHUP reloads the configuration from it.

@@ -12,12 +12,15 @@ struct InputPipelineService: Service {
     let onReady: @Sendable () -> Void
 
     func run() async throws {
-        let loop = self.loop, writer = self.writer
+        let loop = self.loop, writer = self.writer, onReady = self.onReady
+        // Ready is said from the starting thread the moment the inputs are
+        // open, not once the cooperative pool gets round to resuming us
+        // (the other services start meanwhile and may keep it busy).
         await onOwnThread("pipeline-start") {
             writer.start()
             loop.start()
+            onReady()
         }
-        onReady()
         try? await gracefulShutdown()
         await onOwnThread("pipeline-stop") {
             loop.stop()
