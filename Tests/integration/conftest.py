@@ -251,9 +251,11 @@ backoff_max_ms = 500
 
 
 def receiver_toml(*, port: int, database: Path, public_keys: list[str], time_window_s: int = 300,
-                  silent_after_intervals: int | None = None) -> str:
+                  silent_after_intervals: int | None = None, authorities: list[str] | None = None) -> str:
     keys = ", ".join(f'"{k}"' for k in public_keys)
     extra = f"silent_after_intervals = {silent_after_intervals}\n" if silent_after_intervals is not None else ""
+    if authorities:
+        extra += "authorities = [" + ", ".join(f'"{a}"' for a in authorities) + "]\n"
     return f'''listen = "127.0.0.1:{port}"
 database = "{database}"
 time_window_s = {time_window_s}
@@ -364,7 +366,7 @@ LISTEN_RE = re.compile(r"listening 127\.0\.0\.1:(\d+)|address=127\.0\.0\.1:(\d+)
 
 def start_receiver(procs: ProcessManager, tmp_path: Path, public_keys: list[str], port: int = 0,
                    silent_after_intervals: int | None = None, time_window_s: int = 300,
-                   timeout: float = 30) -> Receiver:
+                   timeout: float = 30, authorities: list[str] | None = None) -> Receiver:
     """Starts `panic-receiver serve` and waits until /v1/health answers.
 
     The bound port is taken from the `listening 127.0.0.1:PORT` line on stdout
@@ -376,7 +378,7 @@ def start_receiver(procs: ProcessManager, tmp_path: Path, public_keys: list[str]
     db = d / "receiver.db"
     cfg = d / f"receiver-{port}.toml"
     cfg.write_text(receiver_toml(port=port, database=db, public_keys=public_keys, time_window_s=time_window_s,
-                                 silent_after_intervals=silent_after_intervals))
+                                 silent_after_intervals=silent_after_intervals, authorities=authorities))
     p = procs.start("receiver", [binary("panic-receiver"), "serve", "--config", str(cfg)])
 
     def bound_port():
