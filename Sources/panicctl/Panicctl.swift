@@ -17,7 +17,7 @@ struct Panicctl: ParsableCommand {
             Every command takes --json for scripts.
             """,
         subcommands: [Status.self, Devices.self, Watch.self, TestInput.self, SendTest.self, Queue.self,
-                      ConfigCommand.self, Keys.self, Clock.self])
+                      ConfigCommand.self, Keys.self, Clock.self, Doctor.self])
 }
 
 /// Where the daemon is: its configuration, or the socket directly.
