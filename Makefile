@@ -91,7 +91,7 @@ check-udev-rules:
 ## hil: Debian's kernel in QEMU with gpio-sim and an emulated FTDI adapter; the gateway against real kernel stacks
 hil:
 	bash hil/prepare.sh
-	HIL_GATEWAY_BIN=$(CURDIR)/$(BIN)/panic-gateway HIL_RECEIVER_BIN=$(CURDIR)/$(BIN)/panic-receiver bash hil/run.sh
+	HIL_GATEWAY_BIN=$(CURDIR)/$(BIN)/panic-gateway HIL_RECEIVER_BIN=$(CURDIR)/$(BIN)/panic-receiver HIL_PANICCTL_BIN=$(CURDIR)/$(BIN)/panicctl bash hil/run.sh
 
 ## bench: release build; latency and throughput with percentiles
 bench: check-swift deps

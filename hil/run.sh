@@ -146,6 +146,7 @@ for name in "${names[@]}"; do
     case "$b" in
       panic-gateway) src=${HIL_GATEWAY_BIN:-$HIL_REPO/.build/debug/panic-gateway};;
       panic-receiver) src=${HIL_RECEIVER_BIN:-$HIL_REPO/.build/debug/panic-receiver};;
+      panicctl) src=${HIL_PANICCTL_BIN:-$HIL_REPO/.build/debug/panicctl};;
       *) missing="$missing unknown PANIC_BINS entry $b;"; continue;;
     esac
     if staged=$(hil_stage_bin "$src" "$work/bin"); then BINARIES+=("$staged")

@@ -14,6 +14,9 @@ struct Devices: ParsableCommand {
     @Flag(help: "JSON instead of text.")
     var json = false
 
+    @Flag(help: "Print TOML for the hardware found that the configuration does not use yet, ready to paste into it.")
+    var suggest = false
+
     func run() throws {
         let configured: [(input: String, gpio: GPIOSourceConfig)] = ((try? GatewayConfig.load(path: config))?.inputs ?? []).compactMap {
             if case .gpio(let g) = $0.source { return ($0.spec.name, g) } else { return nil }
@@ -40,6 +43,11 @@ struct Devices: ParsableCommand {
                 return chip.lines.contains { owner(chip, $0) == c.input }
             }
             if !present { missing.append("\(c.input): \(c.gpio.chip) \(c.gpio.line)") }
+        }
+        if suggest {
+            print(Suggestion.toml(chips: chips, usb: usb, config: cfg, configPath: config,
+                                  gpioUsed: { chip, line in owner(chip, line) != nil }, serialUsed: { serialOwner($0) != nil }))
+            return
         }
         if json {
             let objects: [[String: Any]] = chips.map { chip in

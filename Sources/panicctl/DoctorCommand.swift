@@ -155,7 +155,13 @@ struct Doctor: ParsableCommand {
             else if let p = device.match.path { nodes.append(("serial device \(device.name)", p)) }
         }
         if nodes.isEmpty { return [.pass("device access", "no GPIO or serial inputs configured")] }
-        return nodes.map { node in
+        // One line per device node, naming every input on it.
+        var merged: [(what: String, path: String)] = []
+        for n in nodes {
+            if let i = merged.firstIndex(where: { $0.path == n.path }) { merged[i].what += ", " + n.what }
+            else { merged.append(n) }
+        }
+        return merged.map { node in
             var st = stat()
             guard stat(node.path, &st) == 0 else {
                 return .fail("device access", "\(node.what): \(node.path) does not exist",
@@ -292,7 +298,11 @@ struct DaemonUser {
     var gids: Set<gid_t> = []
 
     init(name: String, unitFile: String) {
-        guard let pw = getpwnam(name) else { return }
+        guard let pw = getpwnam(name) else {
+            // No passwd entry (a minimal system): root is uid 0 all the same.
+            if name == "root" { uid = 0 }
+            return
+        }
         uid = pw.pointee.pw_uid
         let primary = pw.pointee.pw_gid
         var count: Int32 = 64
