@@ -180,12 +180,15 @@ struct Doctor: ParsableCommand {
         cfg.uplinks.compactMap { u -> DoctorCheck? in
             guard let url = URL(string: u.url), url.scheme == "https", let host = url.host else { return nil }
             let port = url.port ?? 443
-            var args = ["s_client", "-connect", "\(host):\(port)", "-servername", host, "-verify_hostname", host, "-verify_return_error", "-brief"]
+            // An IP literal is checked against the certificate's IP addresses, and sent without SNI.
+            let isIP = host.contains(":") || host.allSatisfy { $0.isNumber || $0 == "." }
+            var args = ["s_client", "-connect", isIP && host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)", "-verify_return_error", "-brief"]
+            args += isIP ? ["-verify_ip", host] : ["-servername", host, "-verify_hostname", host]
             if let ca = u.caFile { args += ["-CAfile", ca] }
             guard let handshake = runTool("openssl", args, input: "") else {
                 return .fail("certificate \(u.name)", "openssl is not installed: the certificate cannot be checked", fix: "apt install openssl")
             }
-            guard handshake.status == 0, let pem = certificatePEM(host: host, port: port) else {
+            guard handshake.status == 0, let pem = certificatePEM(connect: args[2], sni: isIP ? nil : host) else {
                 let why = handshake.output.split(separator: "\n").first { $0.contains("verify error") || $0.contains("error") }.map(String.init) ?? "handshake failed"
                 return .fail("certificate \(u.name)", "\(host):\(port): \(why)",
                              fix: "check that the receiver's certificate names \(host) and chains to \(u.caFile ?? "the system's trust store")")
@@ -203,8 +206,8 @@ struct Doctor: ParsableCommand {
         }
     }
 
-    private func certificatePEM(host: String, port: Int) -> String? {
-        guard let r = runTool("openssl", ["s_client", "-connect", "\(host):\(port)", "-servername", host, "-showcerts"], input: "") else { return nil }
+    private func certificatePEM(connect: String, sni: String?) -> String? {
+        guard let r = runTool("openssl", ["s_client", "-connect", connect, "-showcerts"] + (sni.map { ["-servername", $0] } ?? []), input: "") else { return nil }
         guard let start = r.output.range(of: "-----BEGIN CERTIFICATE-----"),
               let end = r.output.range(of: "-----END CERTIFICATE-----", range: start.upperBound..<r.output.endIndex) else { return nil }
         return String(r.output[start.lowerBound..<end.upperBound]) + "\n"

@@ -113,3 +113,26 @@ def test_doctor_passes_a_healthy_gateway_and_names_each_fault_alone(tmp_path, pr
     rc, rep = doctor(bench, udev_dir=udev)
     assert rc == 1 and [ch["name"] for ch in rep["checks"]] == ["configuration"] and not rep["checks"][0]["ok"], rep
     assert "check-config" in rep["checks"][0]["fix"], rep
+
+
+def test_doctor_checks_the_receivers_certificate_for_long_enough(tmp_path, procs, control_dir):
+    from test_receiver_hostile_clients import make_dev_certs, start_limited_receiver
+    certs = make_dev_certs(tmp_path / "certs")  # valid for one day
+    key = c.keygen(tmp_path / "gateway.key")
+    rx = start_limited_receiver(procs, tmp_path, [key.public_b64], certs=certs)
+    sock = control_dir / "control.sock"
+    setup = c.make_control_gateway(tmp_path, rx.base_url, key, sock, uplink_toml=f'ca_file = "{certs.ca}"')
+    gw = c.start_gateway(procs, setup)
+    c.wait_for_control(sock, gw)
+    bench = c.ControlBench(setup=setup, gateway=gw, socket=sock, key=key, port=rx.port, receiver=None)
+
+    rc, rep = doctor(bench, udev_dir=c.REPO / "udev")
+    got = failed(rep)
+    assert "certificate central" in got and "within 30 days" in got["certificate central"]["detail"], rep
+    assert "renew" in got["certificate central"]["fix"]
+    assert rc == 1
+    rc, rep = doctor(bench, "--cert-days", "0", udev_dir=c.REPO / "udev")
+    cert = next(ch for ch in rep["checks"] if ch["name"] == "certificate central")
+    assert cert["ok"] and "verified" in cert["detail"], cert
+    dest = next(ch for ch in rep["checks"] if ch["name"] == "destination central")
+    assert dest["ok"], dest
