@@ -115,10 +115,12 @@ install -m 0644 "$top"/udev/*.rules "$root/lib/udev/rules.d/"
 install -m 0644 "$top/deploy/gateway.toml.example" "$root/etc/panic-gateway/gateway.toml"
 install -m 0644 "$top/deploy/receiver.toml.example" "$root/etc/panic-receiver/receiver.toml.example"
 install -m 0644 "$top/deploy/gateway.toml.example" "$top/deploy/receiver.toml.example" "$root/usr/share/doc/$pkg/examples/"
+install -m 0644 "$top"/deploy/examples/*.toml "$root/usr/share/doc/$pkg/examples/"
 
 # 3. Documentation and man pages (from the commands' own --help structure).
 install -m 0644 "$top/README.md" "$root/usr/share/doc/$pkg/README.md"
 [ -f "$top/docs/DEPLOYMENT.md" ] && install -m 0644 "$top/docs/DEPLOYMENT.md" "$root/usr/share/doc/$pkg/DEPLOYMENT.md"
+install -m 0644 "$top/docs/INSTALL.md" "$top/docs/CONFIGURATION.md" "$root/usr/share/doc/$pkg/"
 install -m 0644 "$top/deploy/debian/copyright" "$root/usr/share/doc/$pkg/copyright"
 changes_date=$(date -u -R -d "@$SOURCE_DATE_EPOCH")
 printf '%s (%s) unstable; urgency=medium\n\n  * Built from %s.\n\n -- panic-gateway maintainers <panic-gateway@localhost>  %s\n' \

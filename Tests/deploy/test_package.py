@@ -106,6 +106,11 @@ EXPECTED = [
     ("/etc/panic-receiver/receiver.toml.example", "root", "root", 0o644, "f"),
     ("/usr/share/doc/panic-gateway/README.md", "root", "root", 0o644, "f"),
     ("/usr/share/doc/panic-gateway/copyright", "root", "root", 0o644, "f"),
+    ("/usr/share/doc/panic-gateway/INSTALL.md", "root", "root", 0o644, "f"),
+    ("/usr/share/doc/panic-gateway/CONFIGURATION.md", "root", "root", 0o644, "f"),
+    ("/usr/share/doc/panic-gateway/examples/gateway.toml.example", "root", "root", 0o644, "f"),
+    ("/usr/share/doc/panic-gateway/examples/raspberry-pi-gpio.toml", "root", "root", 0o644, "f"),
+    ("/usr/share/doc/panic-gateway/examples/dc09-with-backup.toml", "root", "root", 0o644, "f"),
     ("/usr/share/doc/panic-gateway/changelog.Debian.gz", "root", "root", 0o644, "f"),
     ("/usr/share/man/man8/panic-gateway.8.gz", "root", "root", 0o644, "f"),
     ("/usr/share/man/man8/panic-receiver.8.gz", "root", "root", 0o644, "f"),
@@ -358,3 +363,42 @@ def test_remove_keeps_state_purge_drops_config(deb, tmp_path):
             assert "panic-gateway" in passwd(root), "system users stay (files may still belong to them)"
     finally:
         remove_root(root)
+
+
+def test_first_install_starts_the_service_only_once_the_configuration_is_this_boxs(installed_root, tmp_path):
+    """The conffile is a commented hardware example (issue 16): its buttons and
+    receiver are not this box's, so a first installation where systemd runs
+    enables the service but does not start it; with an edited configuration
+    the same postinst starts it. systemd is stood in for by recording stubs
+    of deb-systemd-invoke and systemctl, and a /run/systemd/system directory."""
+    root, _ = installed_root
+    stubs = root / "usr/local/sbin"
+    stubs.mkdir(parents=True, exist_ok=True)
+    log = root / "tmp/invoked"
+    for tool in ("deb-systemd-invoke", "systemctl"):
+        (stubs / tool).write_text(f"#!/bin/sh\necho {tool} \"$@\" >> /tmp/invoked\n")
+        (stubs / tool).chmod(0o755)
+    run_systemd = root / "run/systemd/system"
+    made = not run_systemd.exists()
+    run_systemd.mkdir(parents=True, exist_ok=True)
+    conf = root / "etc/panic-gateway/gateway.toml"
+    original = conf.read_text()
+    env = {"PATH": "/usr/local/sbin:/usr/sbin:/usr/bin:/sbin:/bin"}
+    try:
+        with chroot_mounts(root):
+            log.write_text("")
+            cp = chroot(root, "/var/lib/dpkg/info/panic-gateway.postinst", "configure", "", env=env)
+            invoked = log.read_text()
+            assert "start panic-gateway.service" not in invoked, invoked
+            assert "not started: edit /etc/panic-gateway/gateway.toml" in cp.stderr, cp.stderr
+            conf.write_text(original.replace('gateway_id = "embassy-x-gw1"', 'gateway_id = "this-box"'))
+            log.write_text("")
+            cp = chroot(root, "/var/lib/dpkg/info/panic-gateway.postinst", "configure", "", env=env)
+            assert "deb-systemd-invoke start panic-gateway.service" in log.read_text(), log.read_text() + cp.stderr
+    finally:
+        conf.write_text(original)
+        for tool in ("deb-systemd-invoke", "systemctl"):
+            (stubs / tool).unlink(missing_ok=True)
+        log.unlink(missing_ok=True)
+        if made:
+            shutil.rmtree(run_systemd, ignore_errors=True)
