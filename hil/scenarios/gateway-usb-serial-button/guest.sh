@@ -142,6 +142,21 @@ if [ -e /dev/ttyUSB0 ]; then
   hil_dump_rx_alerts "$DB" rx-alert2
   hil_stop "$HIL_GW_PID"; hil_mark gateway2-exit rc=$?
   hil_gw_stamped_wait 5000
+  # The technician's path: a configuration without the box; --suggest must
+  # offer it by identity, and the suggestion pasted in must pass check-config.
+  hil_gw_config /tmp/nobox.toml /state "$HIL_RX_URL" '
+[[inputs]]
+name = "spare"
+kind = "panic"
+zone = 9
+source = { type = "simulated" }'
+  panicctl devices --suggest --config /tmp/nobox.toml > /tmp/suggest.toml 2> /tmp/suggest.err; src=$?
+  sed 's/^/suggest| /' /tmp/suggest.toml
+  cat /tmp/nobox.toml /tmp/suggest.toml > /tmp/suggested.toml
+  panic-gateway check-config /tmp/suggested.toml > /tmp/suggest-check.out 2>&1; crc=$?
+  sed 's/^/suggest-check| /' /tmp/suggest-check.out
+  hil_mark suggest rc=$src check_rc=$crc serial_devices=$(grep -c '^\[\[serial_devices\]\]' /tmp/suggest.toml) \
+    vendor=$(grep -c '^vendor_id = "0403"' /tmp/suggest.toml) product=$(grep -c '^product_id = "6001"' /tmp/suggest.toml)
   hil_stamped_marks "$LOG.stamped" 'serial device|udevd|serial input|edge edge|>running ' gw2-log
 else
   hil_mark cold-start-skipped reason=no_ttyUSB0
