@@ -112,13 +112,13 @@ public final class DC09Channel: DeliveryChannel {
         do {
             alert = try WireFormat.decode(Alert.self, from: pending.body)
         } catch {
-            return .refused(DC09EventError.unreadable("\(error)").description)
+            return .unsendable(DC09EventError.unreadable("\(error)").description)
         }
         let data: String
         do {
             data = try codes.event(for: alert).data(format: config.format, account: config.account)
         } catch {
-            return .refused("alert \(pending.sequence) cannot be sent: \(error)")
+            return .unsendable("alert \(pending.sequence) cannot be sent: \(error)")
         }
         let number = sequences.number(forAlert: pending.sequence)
         let composer = self.composer
@@ -163,7 +163,7 @@ public final class DC09Channel: DeliveryChannel {
             composer.eventFrame(data: data, sequence: number, sentAt: stamp, occurredAt: notice.occurredAt)
         }
         switch result {
-        case .delivered, .refused, .clockRefused:
+        case .delivered, .refused, .clockRefused, .unsendable:
             // Settled either way: a receiver that will not take it is not asked again.
             noticeNumbers.mutate { _ = $0.removeValue(forKey: notice.restored) }
             if result == .delivered {
@@ -183,7 +183,7 @@ public final class DC09Channel: DeliveryChannel {
         do {
             bytes = try composer.encode(build(clock.wallNow() + clockOffset))
         } catch {
-            return .refused("cannot build the frame: \(error)")
+            return .unsendable("cannot build the frame: \(error)")
         }
         lastNumber.value = number
         let account = config.account

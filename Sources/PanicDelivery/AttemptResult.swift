@@ -9,6 +9,10 @@ public enum AttemptResult: Sendable, Equatable {
     /// The receiver answered but will not take it as sent (a 4xx, `DUH`, a
     /// bare `NAK`). The path is up; the alert is kept and retried slowly.
     case refused(String)
+    /// Nothing was sent: this alert cannot be put in the channel's form (an
+    /// unreadable body, a zone the format cannot carry). Kept and retried at
+    /// the cap like a refusal, but it says nothing about the path.
+    case unsendable(String)
     /// The receiver refused the time of the message and said what its own
     /// clock reads (a 401 with `server_time`, a `NAK` with a timestamp): the
     /// offset is corrected and the attempt made again at once, a bounded

@@ -92,6 +92,9 @@ public final class DeliveryService: Service, Sendable {
 
     private func loop() async {
         while !Task.isCancelled {
+            // Signals given before this read are answered by it; an alarm
+            // among them ends a back-off (a later one wakes the wait below).
+            if wakeup.take().urgent { state.mutate { $0.alarmsArrived() } }
             let now = clock.wallNow()
             let head: PendingAlert?
             let nextDue: WallTime?
@@ -112,7 +115,9 @@ public final class DeliveryService: Service, Sendable {
             case .deliver(_, let path):
                 guard let alert = head else { continue }
                 let result = await attempt(on: path) { offset in await self.channel.deliver(alert, on: path, clockOffset: offset) }
-                if result == .cancelled || Task.isCancelled { return }
+                // A result that came back is carried out even when shutdown
+                // began meanwhile: an acknowledged alert is marked delivered.
+                if result == .cancelled { return }
                 let at = clock.wallNow()
                 let r = random()
                 carryOut(state.mutate { $0.delivery(result, sequence: alert.sequence, on: path, now: at, random: r) }, alert: alert, at: at)
@@ -123,11 +128,14 @@ public final class DeliveryService: Service, Sendable {
                 }
                 count(result)
             case .heartbeat(let path):
-                let result = await attempt(on: path) { offset in await self.channel.heartbeat(on: path, clockOffset: offset) }
+                // An alarm arriving meanwhile cuts the heartbeat short: the
+                // channel is the alarm's, the heartbeat is due again after it.
+                let started = clock.wallNow()
+                let result = await untilAlarm { await self.attempt(on: path) { offset in await self.channel.heartbeat(on: path, clockOffset: offset) } }
                 if Task.isCancelled { return }
                 if result != .delivered { logger.debug("heartbeat not acknowledged", metadata: ["outcome": "\(result)"]) }
                 let at = clock.wallNow()
-                carryOut(state.mutate { $0.heartbeat(result, now: at) }, alert: nil, at: at)
+                carryOut(state.mutate { $0.heartbeat(result, started: started, now: at) }, alert: nil, at: at)
             case .supervise(let path):
                 let result = await attempt(on: path) { offset in await self.channel.supervise(on: path, clockOffset: offset) }
                 if result == .cancelled || Task.isCancelled { return }
@@ -153,9 +161,29 @@ public final class DeliveryService: Service, Sendable {
         }
     }
 
+    /// Runs `op`; an urgent signal (alarms accepted) before it ends cancels
+    /// it and gives `.cancelled`, with the back-off ended for the alarm.
+    private func untilAlarm(_ op: @escaping @Sendable () async -> AttemptResult) async -> AttemptResult {
+        let wakeup = self.wakeup
+        let outcome: AttemptResult = await withTaskGroup(of: AttemptResult?.self) { group in
+            group.addTask { await op() }
+            group.addTask {
+                while !Task.isCancelled { if await wakeup.wait(timeout: .seconds(3600)) { return nil } }
+                return .cancelled
+            }
+            var outcome: AttemptResult = .cancelled
+            if let first = await group.next() { outcome = first ?? .cancelled }
+            group.cancelAll()
+            return outcome
+        }
+        if outcome == .cancelled && !Task.isCancelled { state.mutate { $0.alarmsArrived() } }
+        return outcome
+    }
+
     /// One attempt, made again at once while the receiver refuses its time
     /// and the state says to correct the offset.
     private func attempt(on path: DeliveryPath, _ op: (Nanoseconds) async -> AttemptResult) async -> AttemptResult {
+        if Task.isCancelled { return .cancelled }
         var corrections = 0
         while true {
             let result = await op(state.value.clockOffset(path))
@@ -173,6 +201,7 @@ public final class DeliveryService: Service, Sendable {
         switch result {
         case .failed(_, let c): cause = c
         case .refused, .clockRefused: cause = "refused"
+        case .unsendable: cause = "unsendable"
         case .throttled: cause = "throttled"
         case .delivered, .cancelled: return
         }

@@ -13,11 +13,14 @@ public protocol DeliverySleeper: Sendable {
 public struct RealSleeper: DeliverySleeper {
     public init() {}
 
+    /// A wall clock stepped back during the wait does not lengthen it: it
+    /// ends no later than its length at the start, on the monotonic clock.
     public func wait(until deadline: WallTime, clock: any GatewayClock, wakeup: Wakeup, wakeOn: DeliveryState.WakeOn) async -> Bool {
+        let limit = ContinuousClock.now + .nanoseconds(max(0, (deadline - clock.wallNow()).value))
         while !Task.isCancelled {
-            let remaining = deadline - clock.wallNow()
-            if remaining.value <= 0 { return false }
-            let timeout = Duration.nanoseconds(remaining.value)
+            let wallLeft = Duration.nanoseconds((deadline - clock.wallNow()).value)
+            let timeout = min(wallLeft, limit - ContinuousClock.now)
+            if timeout <= .zero { return false }
             switch wakeOn {
             case .anyAlert:
                 return await wakeup.wait(timeout: timeout)

@@ -97,27 +97,38 @@ public struct DeliveryState: Sendable, Equatable {
     /// The step to take at `now` with `head` at the front of the queue
     /// (nil: nothing deliverable) and `nextDue` the time the next postponed
     /// alert becomes deliverable.
+    ///
+    /// Every time kept is a wall-clock time; one further ahead than its
+    /// interval allows (the clock was stepped back) counts as due at that
+    /// interval from now, so no wait outlasts its own length.
     public func next(now: WallTime, head: Head?, nextDue: WallTime?) -> Step {
-        if paths.probeDue(now) { return .probePrimary }
-        let throttled = throttledUntil.map { $0 > now } ?? false
-        let backingOff = throttled || (paths.retryAt.map { $0 > now } ?? false)
+        let cap = policy.backoff.maximum
+        let retryAt = paths.retryAt.map { min($0, now + cap) }
+        let throttleEnd = throttledUntil.map { min($0, now + cap) }
+        let probeAt = paths.probePrimaryAt.map { min($0, now + cap) }
+        let heartbeatAt = nextHeartbeatAt.map { at in policy.heartbeatInterval.map { min(at, now + $0) } ?? at }
+        let supervisionAt = supervisionDue.map { due in policy.supervisionInterval.map { min(due, now + $0) } ?? due }
+
+        if paths.active == .backup, let p = probeAt, p <= now { return .probePrimary }
+        let throttled = throttleEnd.map { $0 > now } ?? false
+        let backingOff = throttled || (retryAt.map { $0 > now } ?? false)
         if let head, head.isAlarm, !backingOff { return .deliver(sequence: head.sequence, on: paths.active) }
-        if let at = nextHeartbeatAt, at <= now { return .heartbeat(on: paths.active) }
+        if let at = heartbeatAt, at <= now { return .heartbeat(on: paths.active) }
         if backingOff {
-            var until = throttled ? throttledUntil! : paths.retryAt!
-            if throttled, let r = paths.retryAt, r > until { until = r }
-            if let p = paths.probePrimaryAt { until = min(until, p) }
-            if let h = nextHeartbeatAt { until = min(until, h) }
+            var until = throttled ? throttleEnd! : retryAt!
+            if throttled, let r = retryAt, r > until { until = r }
+            if let p = probeAt { until = min(until, p) }
+            if let h = heartbeatAt { until = min(until, h) }
             return .wait(until: until, wakeOn: throttled ? .nothing : .alarms)
         }
         if let owed = paths.owed { return .sendNotice(owed) }
         if let head { return .deliver(sequence: head.sequence, on: paths.active) }
-        if let due = supervisionDue, due <= now { return .supervise(on: paths.active) }
+        if let due = supervisionAt, due <= now { return .supervise(on: paths.active) }
         var until = now + policy.idleRecheck
         if let nextDue { until = min(until, nextDue) }
-        if let due = supervisionDue { until = min(until, due) }
-        if let p = paths.probePrimaryAt { until = min(until, p) }
-        if let h = nextHeartbeatAt { until = min(until, h) }
+        if let due = supervisionAt { until = min(until, due) }
+        if let p = probeAt { until = min(until, p) }
+        if let h = heartbeatAt { until = min(until, h) }
         return .wait(until: max(until, now + .milliseconds(1)), wakeOn: .anyAlert)
     }
 
@@ -177,10 +188,19 @@ public struct DeliveryState: Sendable, Equatable {
             refusal = reason
             noteError(reason, now: now)
             return effects
+        case .unsendable(let reason):
+            // Nothing went on the wire: the path state and supervision stay as they are.
+            var effects: [Effect] = [.postpone(sequence: sequence, until: now + policy.backoff.maximum, reason: reason)]
+            if refusal == nil { effects.append(.troubleRaised(.refusing(reason))) }
+            refusal = reason
+            noteError(reason, now: now)
+            return effects
         case .failed(let reason, _):
             return failed(on: path, reason, now: now, random: random)
         case .throttled(let pause, let reason):
-            let until = now + min(max(pause, .init(0)), policy.backoff.maximum)
+            // Never less than the first back-off step: a `Retry-After: 0`
+            // answered again and again must not become a hot loop.
+            let until = now + min(max(pause, policy.backoff.initial), policy.backoff.maximum)
             throttledUntil = until
             noteError(reason, now: now)
             return [.throttled(until: until, reason: reason)]
@@ -190,8 +210,11 @@ public struct DeliveryState: Sendable, Equatable {
     }
 
     /// The result of a heartbeat: it counts for the status, not the queue.
-    public mutating func heartbeat(_ result: AttemptResult, now: WallTime) -> [Effect] {
-        if let i = policy.heartbeatInterval { nextHeartbeatAt = now + i }
+    /// `started` is when it was sent: heartbeats keep their cadence. One cut
+    /// short (`.cancelled`: an alarm needed the channel) is due again at once.
+    public mutating func heartbeat(_ result: AttemptResult, started: WallTime, now: WallTime) -> [Effect] {
+        if case .cancelled = result { return [] }
+        if let i = policy.heartbeatInterval { nextHeartbeatAt = started + i }
         if case .delivered = result { lastHeartbeatAcknowledged = now }
         return []
     }
@@ -204,6 +227,8 @@ public struct DeliveryState: Sendable, Equatable {
             return answered(on: path, now: now)
         case .refused(let reason), .clockRefused(_, let reason), .throttled(_, let reason):
             return answered(on: path, now: now) + [.answeredWithoutTaking(reason)]
+        case .unsendable(let reason):
+            return [.answeredWithoutTaking(reason)]
         case .failed(let reason, _):
             return failed(on: path, reason, now: now, random: random)
         case .cancelled:
@@ -216,7 +241,7 @@ public struct DeliveryState: Sendable, Equatable {
         switch result {
         case .delivered, .refused, .clockRefused, .throttled:
             return answered(on: .primary, now: now) + [.troubleCleared(.primaryUnreachable)]
-        case .failed(let reason, _):
+        case .failed(let reason, _), .unsendable(let reason):
             return failed(on: .primary, reason, now: now, random: random)
         case .cancelled:
             return []
@@ -232,6 +257,9 @@ public struct DeliveryState: Sendable, Equatable {
         case .refused(let reason), .clockRefused(_, let reason), .throttled(_, let reason):
             paths.noticeSettled(restored: notice.restored)
             return answered(on: notice.path, now: now) + [.answeredWithoutTaking(reason)]
+        case .unsendable(let reason):
+            paths.noticeSettled(restored: notice.restored)
+            return [.answeredWithoutTaking(reason)]
         case .failed(let reason, _):
             return failed(on: notice.path, reason, now: now, random: random)
         case .cancelled:

@@ -6,30 +6,41 @@ import ServiceLifecycle
 /// inputs open before delivery, pruning and the control socket begin their
 /// own start-up work, so a press at power-on is read as early as it can be.
 final class InputsOpen: Sendable {
-    private let state = Locked<(open: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
+    private struct State {
+        var open = false
+        var nextID: UInt64 = 0
+        var waiters: [UInt64: CheckedContinuation<Void, Never>] = [:]
+    }
+    private let state = Locked(State())
 
     func open() {
         let waiters = state.mutate { s -> [CheckedContinuation<Void, Never>] in
             s.open = true
-            defer { s.waiters = [] }
-            return s.waiters
+            defer { s.waiters = [:] }
+            return Array(s.waiters.values)
         }
         for w in waiters { w.resume() }
     }
 
-    /// Returns once open (or at once when the task is cancelled: shutdown).
+    /// Returns once open, or when the waiting task is cancelled (shutdown):
+    /// that waiter alone goes, the gate stays shut for the others.
     func wait() async {
+        let id = state.mutate { s -> UInt64 in
+            s.nextID += 1
+            return s.nextID
+        }
         await withTaskCancellationHandler {
             await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
                 let now: Bool = state.mutate { s in
                     if s.open || Task.isCancelled { return true }
-                    s.waiters.append(c)
+                    s.waiters[id] = c
                     return false
                 }
                 if now { c.resume() }
             }
         } onCancel: {
-            self.open()
+            let c = self.state.mutate { $0.waiters.removeValue(forKey: id) }
+            c?.resume()
         }
     }
 

@@ -59,10 +59,11 @@ public final class InputLoop: @unchecked Sendable {
     private struct Phases {
         var started = false
         var finished = false
-        /// Devices handed over by a reload, not yet applied.
-        var pending: [Device]?
-        /// Reloads applied so far.
-        var reconfigured = 0
+        /// Devices handed over by a reload, not yet applied, and its ticket.
+        var pending: (devices: [Device], ticket: Int)?
+        /// Tickets handed out, and the highest applied.
+        var requested = 0
+        var applied = 0
     }
     private let phases = Monitor(Phases())
     private let clock: any GatewayClock
@@ -142,16 +143,21 @@ public final class InputLoop: @unchecked Sendable {
     /// their descriptors; inputs whose debounce and contact are unchanged
     /// keep their debounce state. The table must already hold the new specs.
     public func reconfigure(devices new: [Device]) {
-        let before: Int = phases.update { p in
-            p.pending = new
-            return p.reconfigured
+        let ticket: Int = phases.update { p in
+            p.requested += 1
+            p.pending = (new, p.requested)
+            return p.requested
         }
         wake.signal()
-        phases.wait(until: { $0.reconfigured > before || $0.finished }) { _, _ in }
+        phases.wait(until: { $0.applied >= ticket || $0.finished }) { _, _ in }
     }
 
     private func applyPending() {
-        guard let new: [Device] = phases.read({ $0.pending }) else { return }
+        // Taken at once: a newer hand-over during this one waits its turn.
+        guard let (new, ticket) = phases.update({ p -> ([Device], Int)? in
+            defer { p.pending = nil }
+            return p.pending.map { ($0.devices, $0.ticket) }
+        }) else { return }
         let newSpecs = table.all
         for i in newSpecs.indices {
             if i >= specs.count {
@@ -178,10 +184,7 @@ public final class InputLoop: @unchecked Sendable {
         touched = Set(devices.indices)
         settleDeadlines()
         syncAll()
-        phases.update { p in
-            p.pending = nil
-            p.reconfigured += 1
-        }
+        phases.update { $0.applied = max($0.applied, ticket) }
     }
 
 

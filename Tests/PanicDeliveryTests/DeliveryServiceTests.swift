@@ -145,9 +145,13 @@ struct DeliveryServiceTests {
         _ = await day.run()
         let deliveries = day.channel.calls.value.filter { if case .deliver = $0.call { true } else { false } }
         #expect(deliveries.count == 3)
-        #expect(day.sleeper.waits.first == .init(from: t0, until: t0 + .seconds(10), wakeOn: .alarms))
         // The second attempt: at once for an alarm (which goes first), after the 10 s back-off for telemetry.
         #expect(deliveries[1].at == (arrives == .panic ? t0 : t0 + .seconds(10)))
+        if arrives == .panic {
+            #expect(!day.sleeper.waits.contains { $0.wakeOn == .alarms }, "the alarm waited out a back-off: \(day.sleeper.waits)")
+        } else {
+            #expect(day.sleeper.waits.first == .init(from: t0, until: t0 + .seconds(10), wakeOn: .alarms))
+        }
         #expect(day.delivered.value.first == (arrives == .panic ? first[0].sequence + 1 : first[0].sequence))
     }
 
@@ -185,5 +189,131 @@ struct DeliveryServiceTests {
         #expect(calls.contains(.notice(restored: true, .primary)))
         #expect(day.service.status.activePath == .primary && !day.service.status.communicationsTrouble)
         #expect(day.delivered.value == [a[0].sequence])
+    }
+
+    @Test("an alarm accepted while a heartbeat hangs is delivered at once: the heartbeat is cut short and sent after it")
+    func alarmCutsAHangingHeartbeat() async throws {
+        let policy = DeliveryPolicy(backoff: Self.backoff, heartbeatInterval: .seconds(60))
+        let hanging = Locked(true)
+        let started = Locked<CheckedContinuation<Void, Never>?>(nil)
+        let day = try VirtualDay(policy: policy, hours: 1) { call, _ in
+            .delivered
+        }
+        // A channel whose first heartbeat hangs until cancelled.
+        let channel = HangingHeartbeatChannel(inner: day.channel, hanging: hanging)
+        var logger = Logger(label: "t")
+        logger.logLevel = .critical
+        let delivered = Locked<[Int64]>([])
+        let service = try DeliveryService(channel: channel, outbox: day.outbox, clock: day.clock, logger: logger, sleeper: day.sleeper,
+                                          random: { 0.5 }, onDelivered: { p, _ in delivered.mutate { $0.append(p.sequence) } })
+        let task = Task { try? await service.run() }
+        await channel.hangingStarted()
+        let now = day.clock.wallNow()
+        let a = try day.outbox.accept([AlertDraft(kind: .panic, occurredAt: now, clockSynchronized: true)], gatewayID: "gw", site: "s", at: now)
+        service.alertsAccepted(urgent: true)
+        await day.sleeper.finished()
+        task.cancel()
+        await task.value
+        _ = started
+        #expect(delivered.value == [a[0].sequence])
+        let calls = day.channel.calls.value.map(\.call)
+        // The alarm first, then the heartbeat again, at the same instant.
+        #expect(Array(calls.prefix(2)) == [.deliver(a[0].sequence, .primary), .heartbeat], "\(calls.prefix(4))")
+        #expect(channel.cancelledHeartbeats.value == 1)
+    }
+
+    @Test("an acknowledgement that arrives after shutdown began is still recorded: the alert is not sent again")
+    func ackDuringShutdownIsKept() async throws {
+        let policy = DeliveryPolicy(backoff: Self.backoff)
+        let day = try VirtualDay(policy: policy, hours: 1) { _, _ in .delivered }
+        let channel = SlowAckChannel(policy: policy)
+        var logger = Logger(label: "t")
+        logger.logLevel = .critical
+        let service = try DeliveryService(channel: channel, outbox: day.outbox, clock: day.clock, logger: logger, sleeper: day.sleeper)
+        let now = day.clock.wallNow()
+        _ = try day.outbox.accept([AlertDraft(kind: .panic, occurredAt: now, clockSynchronized: true)], gatewayID: "gw", site: "s", at: now)
+        let task = Task { try? await service.run() }
+        await channel.attemptStarted()
+        task.cancel()                  // shutdown begins while the frame is out
+        channel.acknowledge()          // ... and then the receiver's ACK comes in
+        await task.value
+        #expect(try day.outbox.pending(destination: "central").isEmpty, "the acknowledged alert is still pending: it would be sent again")
+    }
+}
+
+/// Forwards to a fake channel, but its first heartbeat hangs until cancelled.
+final class HangingHeartbeatChannel: DeliveryChannel, @unchecked Sendable {
+    let inner: FakeChannel
+    let hanging: Locked<Bool>
+    let cancelledHeartbeats = Locked(0)
+    private let started = Locked<(done: Bool, waiter: CheckedContinuation<Void, Never>?)>((false, nil))
+    init(inner: FakeChannel, hanging: Locked<Bool>) { self.inner = inner; self.hanging = hanging }
+    var destination: String { inner.destination }
+    var kind: String { inner.kind }
+    var target: String { inner.target }
+    var policy: DeliveryPolicy { inner.policy }
+
+    func hangingStarted() async {
+        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+            let now: Bool = started.mutate { s in if s.done { return true }; s.waiter = c; return false }
+            if now { c.resume() }
+        }
+    }
+
+    func deliver(_ alert: PendingAlert, on path: DeliveryPath, clockOffset: Nanoseconds) async -> AttemptResult {
+        await inner.deliver(alert, on: path, clockOffset: clockOffset)
+    }
+
+    func heartbeat(on path: DeliveryPath, clockOffset: Nanoseconds) async -> AttemptResult {
+        if hanging.mutate({ h -> Bool in defer { h = false }; return h }) {
+            let w = started.mutate { s -> CheckedContinuation<Void, Never>? in s.done = true; defer { s.waiter = nil }; return s.waiter }
+            w?.resume()
+            // Gives up after 2 s of real time (a request timeout), so that a
+            // service that does not cut it short fails the test, not hangs it.
+            let giveUp = ContinuousClock.now + .seconds(2)
+            while !Task.isCancelled && ContinuousClock.now < giveUp { try? await Task.sleep(for: .milliseconds(5)) }
+            if Task.isCancelled { cancelledHeartbeats.mutate { $0 += 1 } }
+            return .failed("no answer", cause: "timeout")
+        }
+        return await inner.heartbeat(on: path, clockOffset: clockOffset)
+    }
+}
+
+/// A channel whose one delivery answers only when the test says so,
+/// whatever cancellation says: a receiver's ACK already on its way.
+final class SlowAckChannel: DeliveryChannel, @unchecked Sendable {
+    let destination = "central"
+    let kind = "fake"
+    let target = "fake://slow"
+    let policy: DeliveryPolicy
+    private let state = Locked<(started: Bool, startWaiter: CheckedContinuation<Void, Never>?, ack: CheckedContinuation<Void, Never>?, acked: Bool)>(
+        (false, nil, nil, false))
+    init(policy: DeliveryPolicy) { self.policy = policy }
+
+    func attemptStarted() async {
+        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+            let now: Bool = state.mutate { s in if s.started { return true }; s.startWaiter = c; return false }
+            if now { c.resume() }
+        }
+    }
+
+    func acknowledge() {
+        let c = state.mutate { s -> CheckedContinuation<Void, Never>? in s.acked = true; defer { s.ack = nil }; return s.ack }
+        c?.resume()
+    }
+
+    func deliver(_ alert: PendingAlert, on path: DeliveryPath, clockOffset: Nanoseconds) async -> AttemptResult {
+        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+            let (w, now): (CheckedContinuation<Void, Never>?, Bool) = state.mutate { s in
+                s.started = true
+                defer { s.startWaiter = nil }
+                if s.acked { return (s.startWaiter, true) }
+                s.ack = c
+                return (s.startWaiter, false)
+            }
+            w?.resume()
+            if now { c.resume() }
+        }
+        return .delivered
     }
 }

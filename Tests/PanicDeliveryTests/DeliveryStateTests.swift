@@ -151,14 +151,14 @@ struct DeliveryStateTests {
         var s = DeliveryState(policy: p, now: Self.t0)
         #expect(s.next(now: Self.t0, head: Self.panic, nextDue: nil) == .deliver(sequence: 1, on: .primary))
         #expect(s.next(now: Self.t0, head: Self.telemetry, nextDue: nil) == .heartbeat(on: .primary))
-        _ = s.heartbeat(.delivered, now: Self.t0)
+        _ = s.heartbeat(.delivered, started: Self.t0, now: Self.t0)
         #expect(s.lastHeartbeatAcknowledged == Self.t0)
         #expect(s.next(now: Self.t0, head: nil, nextDue: nil) == .wait(until: Self.t0 + .seconds(30), wakeOn: .anyAlert))
         // Backing off for 10 s, with the heartbeat due within it.
         for i in 0..<10 { _ = s.delivery(.failed("down", cause: "unreachable"), sequence: 2, on: .primary, now: Self.t0 + .seconds(25), random: Double(i)) }
         #expect(s.next(now: Self.t0 + .seconds(25), head: Self.telemetry, nextDue: nil) == .wait(until: Self.t0 + .seconds(30), wakeOn: .alarms))
         #expect(s.next(now: Self.t0 + .seconds(30), head: Self.telemetry, nextDue: nil) == .heartbeat(on: .primary))
-        _ = s.heartbeat(.failed("down", cause: "unreachable"), now: Self.t0 + .seconds(30))
+        _ = s.heartbeat(.failed("down", cause: "unreachable"), started: Self.t0 + .seconds(30), now: Self.t0 + .seconds(31))
         #expect(s.lastHeartbeatAcknowledged == Self.t0)
         #expect(s.paths.failures == 10, "a heartbeat's failure is not counted against the queue")
     }
@@ -195,5 +195,69 @@ struct DeliveryStateTests {
         }
         #expect(s.paths.failures == 10_000)
         #expect(s.backoffUntil == now)
+    }
+
+    @Test("an alert that cannot be sent is kept and retried at the cap, and says nothing about the path")
+    func unsendable() {
+        var p = Self.dc09
+        p.supervisionInterval = .seconds(60)
+        var s = DeliveryState(policy: p, now: Self.t0)
+        _ = s.delivery(.failed("no reply", cause: "unreachable"), sequence: 1, on: .primary, now: Self.t0, random: 0)
+        let effects = s.delivery(.unsendable("zone 1234 does not fit adm-cid"), sequence: 2, on: .primary, now: Self.t0 + .seconds(1), random: 0)
+        #expect(effects == [.postpone(sequence: 2, until: Self.t0 + .seconds(11), reason: "zone 1234 does not fit adm-cid"),
+                            .troubleRaised(.refusing("zone 1234 does not fit adm-cid"))])
+        // The failure still counts, and supervision still counts from the start.
+        #expect(s.paths.failures == 1 && s.paths.retryAt == Self.t0 + .milliseconds(100))
+        #expect(s.lastExchange == Self.t0)
+    }
+
+    @Test("Retry-After: 0 still pauses the first back-off step: no hot loop")
+    func retryAfterZero() {
+        var s = DeliveryState(policy: Self.https, now: Self.t0)
+        _ = s.delivery(.throttled(.init(0), "HTTP 429: retry after 0 s"), sequence: 1, on: .primary, now: Self.t0, random: 0)
+        #expect(s.next(now: Self.t0, head: Self.panic, nextDue: nil) == .wait(until: Self.t0 + .milliseconds(100), wakeOn: .nothing))
+    }
+
+    @Test("a wall clock stepped back an hour does not stretch a back-off, a heartbeat or supervision beyond its interval")
+    func clockSteppedBack() {
+        var p = Self.https
+        p.heartbeatInterval = .seconds(30)
+        var s = DeliveryState(policy: p, now: Self.t0)
+        _ = s.heartbeat(.delivered, started: Self.t0, now: Self.t0)
+        _ = s.delivery(.failed("down", cause: "unreachable"), sequence: 1, on: .primary, now: Self.t0, random: 0)
+        let back = Self.t0 + .seconds(-3600)
+        // Retry due at t0+100 ms by the old clock: at most the cap (10 s) from the new now.
+        guard case .wait(let until, .alarms) = s.next(now: back, head: Self.panic, nextDue: nil) else {
+            Issue.record("not waiting out the back-off")
+            return
+        }
+        #expect(until - back <= .seconds(10))
+        // Idle: the heartbeat (due t0+30 s by the old clock) within its 30 s interval of the new now.
+        var idle = DeliveryState(policy: p, now: Self.t0)
+        _ = idle.heartbeat(.delivered, started: Self.t0, now: Self.t0)
+        guard case .wait(let next, .anyAlert) = idle.next(now: back, head: nil, nextDue: nil) else {
+            Issue.record("not idle")
+            return
+        }
+        #expect(next - back <= .seconds(30))
+        var d = Self.dc09
+        d.supervisionInterval = .seconds(60)
+        let sup = DeliveryState(policy: d, now: Self.t0)
+        guard case .wait(let due, .anyAlert) = sup.next(now: back, head: nil, nextDue: nil) else {
+            Issue.record("not idle")
+            return
+        }
+        #expect(due - back <= .seconds(60))
+    }
+
+    @Test("a heartbeat cut short for an alarm is due again at once; one sent keeps its cadence from when it started")
+    func heartbeatCutShort() {
+        var p = Self.https
+        p.heartbeatInterval = .seconds(30)
+        var s = DeliveryState(policy: p, now: Self.t0)
+        _ = s.heartbeat(.cancelled, started: Self.t0, now: Self.t0 + .seconds(2))
+        #expect(s.next(now: Self.t0 + .seconds(2), head: nil, nextDue: nil) == .heartbeat(on: .primary))
+        _ = s.heartbeat(.delivered, started: Self.t0 + .seconds(2), now: Self.t0 + .seconds(9))
+        #expect(s.nextHeartbeatAt == Self.t0 + .seconds(32))
     }
 }
