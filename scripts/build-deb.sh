@@ -154,7 +154,7 @@ Architecture: $arch
 Maintainer: panic-gateway maintainers <panic-gateway@localhost>
 Installed-Size: $installed_size
 Depends: $depends, systemd (>= 252), procps
-Recommends: udev
+Recommends: udev, openssl
 Section: admin
 Priority: optional
 Description: panic button gateway: durable, signed alert delivery
