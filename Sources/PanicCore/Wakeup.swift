@@ -40,6 +40,9 @@ public final class Wakeup: @unchecked Sendable {
         }
     }
 
+    /// Whether a signal was given and not yet taken (without taking it).
+    public var isPending: Bool { lock.withLock { pending } }
+
     /// Takes a signal already given, without waiting: whether there was
     /// one, and whether it was urgent. (For waits on a manual clock.)
     public func take() -> (signalled: Bool, urgent: Bool) {

@@ -22,6 +22,7 @@ public final class DeliveryService: Service, Sendable {
     private let logger: Logger
     private let wakeup = Wakeup()
     private let state: Locked<DeliveryState>
+    private let heartbeatOut = Locked(false)
     private let onDelivered: @Sendable (PendingAlert, WallTime) -> Void
     private let onTrouble: @Sendable (_ cause: String, _ cleared: Bool) -> Void
 
@@ -80,7 +81,12 @@ public final class DeliveryService: Service, Sendable {
         await channel.open()
         await cancelWhenGracefulShutdown {
             await withTaskCancellationHandler {
-                await self.loop()
+                // Heartbeats run as tasks of this group, beside the loop: a
+                // slow or hanging one never holds an alarm back.
+                await withTaskGroup(of: Void.self) { group in
+                    await self.loop(spawn: { op in group.addTask { await op() } })
+                    group.cancelAll()
+                }
             } onCancel: {
                 self.channel.interrupt()
             }
@@ -90,7 +96,7 @@ public final class DeliveryService: Service, Sendable {
 
     // MARK: The loop
 
-    private func loop() async {
+    private func loop(spawn: (@escaping @Sendable () async -> Void) -> Void) async {
         while !Task.isCancelled {
             // Signals given before this read are answered by it; an alarm
             // among them ends a back-off (a later one wakes the wait below).
@@ -109,6 +115,8 @@ public final class DeliveryService: Service, Sendable {
             let step = state.value.next(now: now, head: head.map { .init(sequence: $0.sequence, isAlarm: $0.priority == .alarm) }, nextDue: nextDue)
             switch step {
             case .wait(let until, let wakeOn):
+                let out = heartbeatOut
+                await sleeper.settle(while: { out.value }, wakeup: wakeup)
                 if await sleeper.wait(until: until, clock: clock, wakeup: wakeup, wakeOn: wakeOn) {
                     state.mutate { $0.alarmsArrived() }
                 }
@@ -128,14 +136,20 @@ public final class DeliveryService: Service, Sendable {
                 }
                 count(result)
             case .heartbeat(let path):
-                // An alarm arriving meanwhile cuts the heartbeat short: the
-                // channel is the alarm's, the heartbeat is due again after it.
-                let started = clock.wallNow()
-                let result = await untilAlarm { await self.attempt(on: path) { offset in await self.channel.heartbeat(on: path, clockOffset: offset) } }
-                if Task.isCancelled { return }
-                if result != .delivered { logger.debug("heartbeat not acknowledged", metadata: ["outcome": "\(result)"]) }
-                let at = clock.wallNow()
-                carryOut(state.mutate { $0.heartbeat(result, started: started, now: at) }, alert: nil, at: at)
+                let now = clock.wallNow()
+                state.mutate { $0.heartbeatStarted(now: now) }
+                // One at a time: a heartbeat still out when the next is due is not doubled.
+                guard heartbeatOut.mutate({ out -> Bool in defer { out = true }; return !out }) else {
+                    logger.debug("previous heartbeat still unanswered; this one skipped")
+                    continue
+                }
+                spawn {
+                    let result = await self.attempt(on: path) { offset in await self.channel.heartbeat(on: path, clockOffset: offset) }
+                    self.heartbeatOut.value = false
+                    if result != .delivered { self.logger.debug("heartbeat not acknowledged", metadata: ["outcome": "\(result)"]) }
+                    let at = self.clock.wallNow()
+                    self.carryOut(self.state.mutate { $0.heartbeat(result, now: at) }, alert: nil, at: at)
+                }
             case .supervise(let path):
                 let result = await attempt(on: path) { offset in await self.channel.supervise(on: path, clockOffset: offset) }
                 if result == .cancelled || Task.isCancelled { return }
@@ -159,25 +173,6 @@ public final class DeliveryService: Service, Sendable {
                 carryOut(state.mutate { $0.notice(result, notice, now: at, random: r) }, alert: nil, at: at, what: what)
             }
         }
-    }
-
-    /// Runs `op`; an urgent signal (alarms accepted) before it ends cancels
-    /// it and gives `.cancelled`, with the back-off ended for the alarm.
-    private func untilAlarm(_ op: @escaping @Sendable () async -> AttemptResult) async -> AttemptResult {
-        let wakeup = self.wakeup
-        let outcome: AttemptResult = await withTaskGroup(of: AttemptResult?.self) { group in
-            group.addTask { await op() }
-            group.addTask {
-                while !Task.isCancelled { if await wakeup.wait(timeout: .seconds(3600)) { return nil } }
-                return .cancelled
-            }
-            var outcome: AttemptResult = .cancelled
-            if let first = await group.next() { outcome = first ?? .cancelled }
-            group.cancelAll()
-            return outcome
-        }
-        if outcome == .cancelled && !Task.isCancelled { state.mutate { $0.alarmsArrived() } }
-        return outcome
     }
 
     /// One attempt, made again at once while the receiver refuses its time

@@ -7,6 +7,15 @@ public protocol DeliverySleeper: Sendable {
     /// a way `wakeOn` admits, or the task is cancelled. Returns whether an
     /// urgent signal (alarms) ended the wait.
     func wait(until deadline: WallTime, clock: any GatewayClock, wakeup: Wakeup, wakeOn: DeliveryState.WakeOn) async -> Bool
+
+    /// Called before each wait while work runs beside the loop (a heartbeat
+    /// out): a manual clock lets it finish (or a signal come) before time
+    /// moves; the real clock does not wait for it.
+    func settle(while busy: @Sendable () -> Bool, wakeup: Wakeup) async
+}
+
+extension DeliverySleeper {
+    public func settle(while busy: @Sendable () -> Bool, wakeup: Wakeup) async {}
 }
 
 /// Waits in real time.
@@ -61,6 +70,13 @@ public final class ManualSleeper: DeliverySleeper, @unchecked Sendable {
 
     /// Every wait so far, in order.
     public var waits: [Wait] { state.value.waits }
+
+    /// Virtual time does not move while work beside the loop is out, unless
+    /// a signal is waiting (that is taken by the wait) — at most 5 s of real time.
+    public func settle(while busy: @Sendable () -> Bool, wakeup: Wakeup) async {
+        let giveUp = ContinuousClock.now + .seconds(5)
+        while busy() && !wakeup.isPending && ContinuousClock.now < giveUp { await Task.yield() }
+    }
 
     /// Returns once the service waits past `stopAt`.
     public func finished() async {

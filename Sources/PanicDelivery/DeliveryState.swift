@@ -134,15 +134,20 @@ public struct DeliveryState: Sendable, Equatable {
 
     var supervisionDue: WallTime? { policy.supervisionInterval.map { lastExchange + $0 } }
 
-    /// Not tried again before this, unless alarms arrive (for status).
+    /// Not tried again before this, unless alarms arrive (for status). A
+    /// back-off an alarm cut short stays shown until the receiver answers:
+    /// the destination is still down while that retry is out.
     public var backoffUntil: WallTime? {
         switch (paths.retryAt, throttledUntil) {
         case (let r?, let t?): max(r, t)
         case (let r?, nil): r
         case (nil, let t?): t
-        case (nil, nil): nil
+        case (nil, nil): lastBackoffUntil
         }
     }
+
+    /// The last back-off deadline set by a failure, until an answer.
+    public private(set) var lastBackoffUntil: WallTime?
 
     /// The clock offset for `path`.
     public func clockOffset(_ path: DeliveryPath) -> Nanoseconds { clockOffsets[path] ?? .init(0) }
@@ -210,11 +215,14 @@ public struct DeliveryState: Sendable, Equatable {
     }
 
     /// The result of a heartbeat: it counts for the status, not the queue.
-    /// `started` is when it was sent: heartbeats keep their cadence. One cut
-    /// short (`.cancelled`: an alarm needed the channel) is due again at once.
-    public mutating func heartbeat(_ result: AttemptResult, started: WallTime, now: WallTime) -> [Effect] {
-        if case .cancelled = result { return [] }
-        if let i = policy.heartbeatInterval { nextHeartbeatAt = started + i }
+    /// A heartbeat went out at `now` (it runs beside the deliveries, never
+    /// in their way): the next is due an interval later, whatever its answer.
+    public mutating func heartbeatStarted(now: WallTime) {
+        if let i = policy.heartbeatInterval { nextHeartbeatAt = now + i }
+    }
+
+    /// A heartbeat's answer came back at `now`.
+    public mutating func heartbeat(_ result: AttemptResult, now: WallTime) -> [Effect] {
         if case .delivered = result { lastHeartbeatAcknowledged = now }
         return []
     }
@@ -272,6 +280,7 @@ public struct DeliveryState: Sendable, Equatable {
     private mutating func answered(on path: DeliveryPath, now: WallTime) -> [Effect] {
         let before = paths.failures
         paths.answered(on: path, now: now)
+        lastBackoffUntil = nil
         if path == paths.active { lastExchange = now }
         if let t = throttledUntil, t <= now { throttledUntil = nil }
         return before > 0 ? [.reachableAgain(path: path, failuresBefore: before)] : []
@@ -279,6 +288,7 @@ public struct DeliveryState: Sendable, Equatable {
 
     private mutating func failed(on path: DeliveryPath, _ reason: String, now: WallTime, random: Double) -> [Effect] {
         let switched = paths.failed(on: path, now: now, random: random)
+        if let r = paths.retryAt { lastBackoffUntil = r }
         noteError(policy.hasBackup ? "\(path.rawValue) receiver: \(reason)" : reason, now: now)
         if switched { return [.troubleRaised(.primaryUnreachable)] }
         let failures = path == .primary ? paths.primaryFailures : paths.failures

@@ -151,14 +151,14 @@ struct DeliveryStateTests {
         var s = DeliveryState(policy: p, now: Self.t0)
         #expect(s.next(now: Self.t0, head: Self.panic, nextDue: nil) == .deliver(sequence: 1, on: .primary))
         #expect(s.next(now: Self.t0, head: Self.telemetry, nextDue: nil) == .heartbeat(on: .primary))
-        _ = s.heartbeat(.delivered, started: Self.t0, now: Self.t0)
+        s.heartbeatStarted(now: Self.t0); _ = s.heartbeat(.delivered, now: Self.t0)
         #expect(s.lastHeartbeatAcknowledged == Self.t0)
         #expect(s.next(now: Self.t0, head: nil, nextDue: nil) == .wait(until: Self.t0 + .seconds(30), wakeOn: .anyAlert))
         // Backing off for 10 s, with the heartbeat due within it.
         for i in 0..<10 { _ = s.delivery(.failed("down", cause: "unreachable"), sequence: 2, on: .primary, now: Self.t0 + .seconds(25), random: Double(i)) }
         #expect(s.next(now: Self.t0 + .seconds(25), head: Self.telemetry, nextDue: nil) == .wait(until: Self.t0 + .seconds(30), wakeOn: .alarms))
         #expect(s.next(now: Self.t0 + .seconds(30), head: Self.telemetry, nextDue: nil) == .heartbeat(on: .primary))
-        _ = s.heartbeat(.failed("down", cause: "unreachable"), started: Self.t0 + .seconds(30), now: Self.t0 + .seconds(31))
+        s.heartbeatStarted(now: Self.t0 + .seconds(30)); _ = s.heartbeat(.failed("down", cause: "unreachable"), now: Self.t0 + .seconds(31))
         #expect(s.lastHeartbeatAcknowledged == Self.t0)
         #expect(s.paths.failures == 10, "a heartbeat's failure is not counted against the queue")
     }
@@ -223,7 +223,7 @@ struct DeliveryStateTests {
         var p = Self.https
         p.heartbeatInterval = .seconds(30)
         var s = DeliveryState(policy: p, now: Self.t0)
-        _ = s.heartbeat(.delivered, started: Self.t0, now: Self.t0)
+        s.heartbeatStarted(now: Self.t0); _ = s.heartbeat(.delivered, now: Self.t0)
         _ = s.delivery(.failed("down", cause: "unreachable"), sequence: 1, on: .primary, now: Self.t0, random: 0)
         let back = Self.t0 + .seconds(-3600)
         // Retry due at t0+100 ms by the old clock: at most the cap (10 s) from the new now.
@@ -234,7 +234,7 @@ struct DeliveryStateTests {
         #expect(until - back <= .seconds(10))
         // Idle: the heartbeat (due t0+30 s by the old clock) within its 30 s interval of the new now.
         var idle = DeliveryState(policy: p, now: Self.t0)
-        _ = idle.heartbeat(.delivered, started: Self.t0, now: Self.t0)
+        idle.heartbeatStarted(now: Self.t0); _ = idle.heartbeat(.delivered, now: Self.t0)
         guard case .wait(let next, .anyAlert) = idle.next(now: back, head: nil, nextDue: nil) else {
             Issue.record("not idle")
             return
@@ -250,14 +250,24 @@ struct DeliveryStateTests {
         #expect(due - back <= .seconds(60))
     }
 
-    @Test("a heartbeat cut short for an alarm is due again at once; one sent keeps its cadence from when it started")
-    func heartbeatCutShort() {
+    @Test("a heartbeat keeps its cadence from when it went out, whenever its answer comes")
+    func heartbeatCadence() {
         var p = Self.https
         p.heartbeatInterval = .seconds(30)
         var s = DeliveryState(policy: p, now: Self.t0)
-        _ = s.heartbeat(.cancelled, started: Self.t0, now: Self.t0 + .seconds(2))
-        #expect(s.next(now: Self.t0 + .seconds(2), head: nil, nextDue: nil) == .heartbeat(on: .primary))
-        _ = s.heartbeat(.delivered, started: Self.t0 + .seconds(2), now: Self.t0 + .seconds(9))
+        s.heartbeatStarted(now: Self.t0 + .seconds(2))
         #expect(s.nextHeartbeatAt == Self.t0 + .seconds(32))
+        _ = s.heartbeat(.delivered, now: Self.t0 + .seconds(9))
+        #expect(s.nextHeartbeatAt == Self.t0 + .seconds(32) && s.lastHeartbeatAcknowledged == Self.t0 + .seconds(9))
+    }
+
+    @Test("status keeps showing the back-off an alarm cut short until the receiver answers")
+    func backoffShownThroughAlarmRetry() {
+        var s = DeliveryState(policy: Self.https, now: Self.t0)
+        _ = s.delivery(.failed("down", cause: "unreachable"), sequence: 1, on: .primary, now: Self.t0, random: 0)
+        s.alarmsArrived()
+        #expect(s.backoffUntil == Self.t0 + .milliseconds(100))
+        _ = s.delivery(.delivered, sequence: 1, on: .primary, now: Self.t0 + .seconds(1), random: 0)
+        #expect(s.backoffUntil == nil)
     }
 }
