@@ -43,8 +43,6 @@ final class InputsOpen: Sendable {
             c?.resume()
         }
     }
-
-    var isOpen: Bool { state.value.open }
 }
 
 /// Runs `service` once the inputs are open; a shutdown before that ends it

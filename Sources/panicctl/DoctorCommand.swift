@@ -44,6 +44,13 @@ struct Doctor: ParsableCommand {
     @Option(help: "Age of the oldest undelivered alert that counts as a backlog, seconds.") var maxBacklogSeconds = 300
     @Option(help: "Seconds to wait for the test alert's acknowledgements.") var timeout: Double = 20
 
+    /// Numbers from the command line that go into arithmetic are range-checked
+    /// (--min-free-mib and --max-backlog-seconds are only compared).
+    func validate() throws {
+        guard (0...3650).contains(certDays) else { throw ValidationError("--cert-days must be 0 to 3650") }
+        guard timeout.isFinite, (1...600).contains(timeout) else { throw ValidationError("--timeout must be 1 to 600 seconds") }
+    }
+
     func run() throws {
         var checks: [DoctorCheck] = []
         let cfg: GatewayConfig

@@ -195,7 +195,6 @@ struct DeliveryServiceTests {
     func alarmCutsAHangingHeartbeat() async throws {
         let policy = DeliveryPolicy(backoff: Self.backoff, heartbeatInterval: .seconds(60))
         let hanging = Locked(true)
-        let started = Locked<CheckedContinuation<Void, Never>?>(nil)
         let day = try VirtualDay(policy: policy, hours: 1) { call, _ in
             .delivered
         }
@@ -214,7 +213,6 @@ struct DeliveryServiceTests {
         await day.sleeper.finished()
         task.cancel()
         await task.value
-        _ = started
         #expect(delivered.value == [a[0].sequence])
         // Delivered while the heartbeat was still out: heartbeats run beside the deliveries.
         #expect(channel.deliveredWhileHanging.value)
@@ -244,7 +242,6 @@ struct DeliveryServiceTests {
 final class HangingHeartbeatChannel: DeliveryChannel, @unchecked Sendable {
     let inner: FakeChannel
     let hanging: Locked<Bool>
-    let cancelledHeartbeats = Locked(0)
     private let started = Locked<(done: Bool, waiter: CheckedContinuation<Void, Never>?)>((false, nil))
     init(inner: FakeChannel, hanging: Locked<Bool>) { self.inner = inner; self.hanging = hanging }
     var destination: String { inner.destination }
@@ -277,7 +274,6 @@ final class HangingHeartbeatChannel: DeliveryChannel, @unchecked Sendable {
             // service that does not cut it short fails the test, not hangs it.
             let giveUp = ContinuousClock.now + .seconds(2)
             while !Task.isCancelled && ContinuousClock.now < giveUp { try? await Task.sleep(for: .milliseconds(5)) }
-            if Task.isCancelled { cancelledHeartbeats.mutate { $0 += 1 } }
             return .failed("no answer", cause: "timeout")
         }
         return await inner.heartbeat(on: path, clockOffset: clockOffset)

@@ -13,7 +13,6 @@ import ctypes
 import ctypes.util
 import json
 import os
-import shutil
 import subprocess
 import time
 
@@ -98,7 +97,7 @@ def test_doctor_passes_a_healthy_gateway_and_names_each_fault_alone(tmp_path, pr
 
     # The receiver down: the test alert is not acknowledged, and a backlog builds.
     bench.receiver.proc.terminate()
-    d = only("destination central", "--max-backlog-seconds", "3600", needle="not acknowledged", fix="network path")
+    only("destination central", "--max-backlog-seconds", "3600", needle="not acknowledged", fix="network path")
     time.sleep(2.5)
     rc, rep = doctor(bench, "--max-backlog-seconds", "1", udev_dir=udev)
     got = failed(rep)

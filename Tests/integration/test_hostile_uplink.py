@@ -186,7 +186,7 @@ class Presser:
                     button = c.Button(self.fifo, timeout=15)
                 button.click(hold_s=0.04, gap_s=self.period)
                 self.clicks += 1
-            except (OSError, AssertionError, Exception):
+            except Exception:  # a restarted gateway breaks the FIFO; reopen it
                 if button is not None:
                     button.close()
                 button = None
