@@ -14,7 +14,10 @@ public struct ReceiverConfig: Sendable {
 
     public var listenHost: String
     public var listenPort: Int
+    /// The SQLite file (the embedded default); empty when `postgres` is set.
     public var database: String
+    /// Several replicas on one PostgreSQL database (the `[postgresql]` table).
+    public var postgres: Postgres?
     public var tlsCertificate: String?
     public var tlsKey: String?
     /// A PEM bundle of CAs whose client certificates are required (mutual TLS).
@@ -41,15 +44,47 @@ public struct ReceiverConfig: Sendable {
         /// Signed requests per second per gateway, sustained, and the burst above it.
         public var ratePerGateway = 50
         public var burstPerGateway = 500
+        /// After SIGTERM: new requests are answered 503 and `/readyz` fails
+        /// for this long while requests in flight finish, seconds.
+        public var drainSeconds = 2
         public init() {}
     }
 
-    public init(listenHost: String, listenPort: Int, database: String, tlsCertificate: String?, tlsKey: String?, clientCA: String? = nil,
+    /// The PostgreSQL database replicas share (the `[postgresql]` table).
+    public struct Postgres: Sendable, Equatable {
+        /// A host name or address, or a directory holding the server's Unix socket.
+        public var host: String
+        public var port: Int
+        public var user: String
+        public var database: String
+        /// A file holding the password (first line); none for peer or trust authentication.
+        public var passwordFile: String?
+        /// CAs that sign the server's certificate: TLS with full verification.
+        /// Without it the connection is plain, allowed only to loopback or a socket.
+        public var tlsCA: String?
+        /// Connections each replica keeps at most.
+        public var maxConnections: Int
+        public init(host: String, port: Int = 5432, user: String, database: String, passwordFile: String? = nil, tlsCA: String? = nil, maxConnections: Int = 20) {
+            self.host = host
+            self.port = port
+            self.user = user
+            self.database = database
+            self.passwordFile = passwordFile
+            self.tlsCA = tlsCA
+            self.maxConnections = maxConnections
+        }
+
+        /// True when `host` names a socket directory.
+        public var isSocket: Bool { host.hasPrefix("/") }
+    }
+
+    public init(listenHost: String, listenPort: Int, database: String, postgres: Postgres? = nil, tlsCertificate: String?, tlsKey: String?, clientCA: String? = nil,
                 timeWindowSeconds: Int = 300, silentAfterIntervals: Int = 3, gateways: [Gateway],
                 authorities: [String] = [], limits: Limits = .init()) {
         self.listenHost = listenHost
         self.listenPort = listenPort
         self.database = database
+        self.postgres = postgres
         self.tlsCertificate = tlsCertificate
         self.tlsKey = tlsKey
         self.clientCA = clientCA
@@ -84,7 +119,29 @@ public struct ReceiverConfig: Sendable {
                 root.fail("listen", "\"\(listen)\" is not HOST:PORT (e.g. 0.0.0.0:8443)")
             }
         }
-        let database = root.string("database", required: true, allowed: "an absolute path to the SQLite file", check: Validate.absolutePath)
+        let database = root.string("database", allowed: "an absolute path to the SQLite file", check: Validate.absolutePath)
+        var postgres: Postgres?
+        if let t = root.table("postgresql") {
+            let host = t.string("host", required: true, allowed: "a host name or address, or the directory of the server's socket")
+            let port = t.int("port", range: 1...65_535) ?? 5432
+            let user = t.string("user", required: true, check: Validate.identifier)
+            let name = t.string("database", required: true, check: Validate.identifier)
+            let password = t.string("password_file", check: Validate.readableFile)
+            let ca = t.string("tls_ca", check: Validate.readableFile)
+            let pool = t.int("max_connections", range: 1...500) ?? 20
+            if let host, ca == nil, !host.hasPrefix("/"), !Validate.isLoopback(host) {
+                t.fail("tls_ca", "required when the database is not on a loopback address or a Unix socket: the CA that signs the PostgreSQL server's certificate (the connection is verified TLS)")
+            }
+            t.rejectUnknownKeys()
+            if let host, let user, let name {
+                postgres = Postgres(host: host, port: port, user: user, database: name, passwordFile: password, tlsCA: ca, maxConnections: pool)
+            }
+        }
+        if database != nil, root.table["postgresql"] != nil {
+            root.fail("database", "give either database (one receiver on an SQLite file) or a [postgresql] table (replicas on one database), not both")
+        } else if database == nil, root.table["postgresql"] == nil {
+            root.fail("database", "required: an absolute path to the SQLite file, or a [postgresql] table for replicas on PostgreSQL")
+        }
         let cert = root.string("tls_cert", check: Validate.readableFile)
         let key = root.string("tls_key", check: Validate.readableFile)
         let clientCA = root.string("client_ca", check: Validate.readableFile)
@@ -116,6 +173,7 @@ public struct ReceiverConfig: Sendable {
             limits.maxBodyBytes = l.int("max_body_bytes", range: 4_096...16_777_216, unit: " bytes") ?? limits.maxBodyBytes
             limits.ratePerGateway = l.int("rate_per_gateway", range: 1...100_000, unit: " requests/s") ?? limits.ratePerGateway
             limits.burstPerGateway = l.int("burst_per_gateway", range: 1...1_000_000, unit: " requests") ?? limits.burstPerGateway
+            limits.drainSeconds = l.int("drain_s", range: 0...60, unit: " s") ?? limits.drainSeconds
             if limits.maxPendingConnections > limits.maxConnections {
                 l.fail("max_pending_connections", "must not exceed max_connections (\(limits.maxConnections))")
             }
@@ -150,11 +208,13 @@ public struct ReceiverConfig: Sendable {
                 else { gateways.append(.init(id: id, publicKeys: keys)) }
             }
         }
-        if gateways.isEmpty { root.fail("gateways", "at least one [[gateways]] table is required, or nothing can be verified") }
+        if gateways.isEmpty, postgres == nil {
+            root.fail("gateways", "at least one [[gateways]] table is required with an SQLite database, or nothing can be verified (with [postgresql], register gateways with `panic-receiver gateways add`)")
+        }
         root.rejectUnknownKeys()
         if !context.errors.isEmpty { throw ConfigErrors(errors: context.errors) }
         return ReceiverConfig(
-            listenHost: host, listenPort: port, database: database!, tlsCertificate: cert, tlsKey: key, clientCA: clientCA,
+            listenHost: host, listenPort: port, database: database ?? "", postgres: postgres, tlsCertificate: cert, tlsKey: key, clientCA: clientCA,
             timeWindowSeconds: window, silentAfterIntervals: silent, gateways: gateways,
             authorities: authorities, limits: limits)
     }

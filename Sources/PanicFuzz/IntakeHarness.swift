@@ -34,14 +34,14 @@ enum IntakeHarness {
     }
     static let fresh = ProcessInfo.processInfo.environment["PANIC_FUZZ_INTAKE_FRESH"] == "1"
     static let authorities = ReceiverAuthorities(configured: ["receiver.example:8443"], scheme: "https")
-    nonisolated(unsafe) static var store: ReceiverStore?
+    nonisolated(unsafe) static var store: SQLiteReceiverStore?
     nonisolated(unsafe) static var uses = 0
 
-    static func currentStore() -> ReceiverStore {
+    static func currentStore() -> SQLiteReceiverStore {
         if let s = store, !fresh, uses < 256 { uses += 1; return s }
         store = nil  // closes the pool before its files go
         for suffix in ["", "-wal", "-shm"] { unlink(directory + "/receiver.db" + suffix) }
-        do { store = try ReceiverStore(path: directory + "/receiver.db") } catch {
+        do { store = try SQLiteReceiverStore(path: directory + "/receiver.db") } catch {
             fatalError("cannot open the receiver store in \(directory): \(error)")
         }
         uses = 1
@@ -69,25 +69,25 @@ enum IntakeHarness {
             require(allowed.contains(r.status), "\(what): status \(r.status) \(r.body)")
             if r.status == 201 { stored = true }
         }
-        check(intake.heartbeat(signed(data, uri: Fixed.heartbeatsURI, nonce: id), now: now), "heartbeat")
-        check(intake.heartbeat(signed(data, uri: Fixed.heartbeatsURI, nonce: id), now: now), "replayed heartbeat")
-        check(intake.alert(signed(data, uri: Fixed.alertsURI, nonce: id), now: now), "alert")
-        let again = intake.alert(signed(data, uri: Fixed.alertsURI, nonce: id), now: now)
+        check(blocking { await intake.heartbeat(signed(data, uri: Fixed.heartbeatsURI, nonce: id), now: now) }, "heartbeat")
+        check(blocking { await intake.heartbeat(signed(data, uri: Fixed.heartbeatsURI, nonce: id), now: now) }, "replayed heartbeat")
+        check(blocking { await intake.alert(signed(data, uri: Fixed.alertsURI, nonce: id), now: now) }, "alert")
+        let again = blocking { await intake.alert(signed(data, uri: Fixed.alertsURI, nonce: id), now: now) }
         check(again, "repeated alert")
         require(!stored || again.status == 200, "a repeated alert was not a duplicate: \(again.status) \(again.body)")
-        check(intake.alert(signed(data, uri: Fixed.alertsURI, nonce: id, signer: Fixed.nextSigner), now: now), "alert under the announced key")
-        check(intake.alert(signed(data, uri: "https://elsewhere.example/v1/alerts", nonce: id), now: now), "alert for another receiver")
+        check(blocking { await intake.alert(signed(data, uri: Fixed.alertsURI, nonce: id, signer: Fixed.nextSigner), now: now) }, "alert under the announced key")
+        check(blocking { await intake.alert(signed(data, uri: "https://elsewhere.example/v1/alerts", nonce: id), now: now) }, "alert for another receiver")
 
         if stored {
             do {
-                let alerts = try store.alerts(gatewayID: gatewayID)
+                let alerts = try blocking { try await store.alerts(gatewayID: gatewayID) }.get()
                 require(!alerts.isEmpty, "a created alert is not in the store")
-                _ = try store.status()
-                _ = try store.events(after: 0, limit: 50)
+                _ = try blocking { try await store.status() }.get()
+                _ = try blocking { try await store.events(after: 0, limit: 50) }.get()
             } catch {
                 fatalError("fuzz property violated: the store cannot read back what it accepted: \(error)")
             }
         }
-        _ = try? store.markSilent(now: now + .seconds(3600), afterIntervals: 3)
+        _ = blocking { try await store.markSilent(now: now + .seconds(3600), afterIntervals: 3, notBefore: WallTime(nanosecondsSinceEpoch: 0)) }
     }
 }

@@ -88,3 +88,17 @@ enum Replay {
         FileManager.default.contents(atPath: path).map { [UInt8]($0) }
     }
 }
+
+/// Runs an async call to its end from the fuzzer's (synchronous) thread.
+func blocking<T: Sendable>(_ op: @escaping @Sendable () async -> T) -> T {
+    let done = Monitor<T?>(nil)
+    Task { let v = await op(); done.update { $0 = v } }
+    return done.wait(until: { $0 != nil }) { s, _ in s! }
+}
+
+/// Runs a throwing async call to its end from the fuzzer's thread.
+func blocking<T: Sendable>(_ op: @escaping @Sendable () async throws -> T) -> Result<T, any Error> {
+    blocking { () async -> Result<T, any Error> in
+        do { return .success(try await op()) } catch { return .failure(error) }
+    }
+}

@@ -29,17 +29,21 @@ public enum ReceiverEvent: Sendable {
 /// 401 bad signature or another receiver's authority, 429 over the gateway's
 /// rate, 503 storage trouble.
 public struct Intake: Sendable {
+    /// Window and skew; its keys are replaced by the directory's on each request.
     public let verifier: SignatureVerifier
-    public let store: ReceiverStore
+    /// The keys trusted now (the file's and the registry's).
+    public let directory: KeyDirectory
+    public let store: any ReceiverStore
     public let logger: Logger
     public let observer: @Sendable (ReceiverEvent) -> Void
     public let authorities: ReceiverAuthorities
     public let rateLimiter: GatewayRateLimiter
 
-    public init(verifier: SignatureVerifier, store: ReceiverStore, authorities: ReceiverAuthorities,
+    public init(verifier: SignatureVerifier, directory: KeyDirectory? = nil, store: any ReceiverStore, authorities: ReceiverAuthorities,
                 rateLimiter: GatewayRateLimiter = GatewayRateLimiter(rate: 50, burst: 500),
                 logger: Logger, observer: @escaping @Sendable (ReceiverEvent) -> Void) {
         self.verifier = verifier
+        self.directory = directory ?? KeyDirectory(configured: Array(verifier.keys.values), registryLoaded: true)
         self.store = store
         self.authorities = authorities
         self.rateLimiter = rateLimiter
@@ -47,9 +51,9 @@ public struct Intake: Sendable {
         self.observer = observer
     }
 
-    public func alert(_ message: SignedMessage, now: WallTime) -> IntakeResponse {
+    public func alert(_ message: SignedMessage, now: WallTime) async -> IntakeResponse {
         let verified: Verified
-        switch verify(message, now: now) {
+        switch await verify(message, now: now) {
         case .success(let v): verified = v
         case .failure(let r): return r
         }
@@ -63,7 +67,7 @@ public struct Intake: Sendable {
         guard verified.signature.nonce == alert.id else { return reject(400, "signature nonce must be the alert id") }
         if let wait = rateLimiter.admit(alert.gatewayID, now: now.nanosecondsSinceEpoch) { return tooMany(alert.gatewayID, wait) }
         do {
-            switch try store.store(alert, body: message.body, keyID: verified.signature.keyID, at: now) {
+            switch try await store.store(alert, body: message.body, keyID: verified.signature.keyID, at: now) {
             case .created:
                 observer(.alert(alert, receivedAt: now, new: true))
                 return .json(201, ["status": "created", "id": alert.id])
@@ -83,9 +87,9 @@ public struct Intake: Sendable {
         }
     }
 
-    public func heartbeat(_ message: SignedMessage, now: WallTime) -> IntakeResponse {
+    public func heartbeat(_ message: SignedMessage, now: WallTime) async -> IntakeResponse {
         let verified: Verified
-        switch verify(message, now: now) {
+        switch await verify(message, now: now) {
         case .success(let v): verified = v
         case .failure(let r): return r
         }
@@ -100,11 +104,11 @@ public struct Intake: Sendable {
         if let wait = rateLimiter.admit(beat.gatewayID, now: now.nanosecondsSinceEpoch) { return tooMany(beat.gatewayID, wait) }
         do {
             let forgetBefore = now.secondsSinceEpoch.saturatingSubtract(verifier.maximumAge.saturatingAdd(verifier.maximumSkewAhead))
-            guard try store.recordHeartbeat(beat, at: now, nonceCreated: verified.signature.created, forgetNoncesBefore: forgetBefore) != nil else {
+            guard try await store.recordHeartbeat(beat, at: now, nonceCreated: verified.signature.created, forgetNoncesBefore: forgetBefore) != nil else {
                 logger.warning("heartbeat replayed; not counted as a sign of life", metadata: ["gateway.id": "\(beat.gatewayID)", "heartbeat.id": "\(beat.id)"])
                 return .json(200, ["status": "duplicate"])
             }
-            if let announced = beat.nextPublicKey { announce(announced, by: verified, gatewayID: beat.gatewayID, now: now) }
+            if let announced = beat.nextPublicKey { await announce(announced, by: verified, gatewayID: beat.gatewayID, now: now) }
         } catch {
             logger.error("cannot store heartbeat", metadata: ["error": "\(error)"])
             return .json(503, ["error": "storage unavailable"], retryAfter: 5)
@@ -117,20 +121,20 @@ public struct Intake: Sendable {
     /// may announce one (an announced key cannot announce another), one per
     /// gateway (a newer announcement replaces the older), and it is trusted
     /// only while its announcer stays configured for that gateway.
-    private func announce(_ base64: String, by verified: Verified, gatewayID: String, now: WallTime) {
+    private func announce(_ base64: String, by verified: Verified, gatewayID: String, now: WallTime) async {
         guard !verified.viaAnnouncement else {
             logger.warning("key announcement ignored: only a configured key may announce the next one", metadata: ["gateway.id": "\(gatewayID)"])
             return
         }
         guard let key = try? PublicKey(base64: base64) else { return }
-        if let configured = verifier.keys[key.keyID] {
+        if let configured = directory.keys[key.keyID] {
             if configured.gatewayID != gatewayID {
                 logger.warning("key announcement ignored: the key belongs to another gateway", metadata: ["gateway.id": "\(gatewayID)"])
             }
             return
         }
         do {
-            try store.announceKey(gatewayID: gatewayID, keyID: key.keyID, publicKey: base64, announcedBy: verified.signature.keyID, at: now)
+            try await store.announceKey(gatewayID: gatewayID, keyID: key.keyID, publicKey: base64, announcedBy: verified.signature.keyID, at: now)
         } catch {
             logger.error("cannot store an announced key", metadata: ["error": "\(error)"])
         }
@@ -142,7 +146,9 @@ public struct Intake: Sendable {
         var viaAnnouncement: Bool
     }
 
-    private func verify(_ message: SignedMessage, now: WallTime) -> Result<Verified, IntakeResponse> {
+    private func verify(_ message: SignedMessage, now: WallTime) async -> Result<Verified, IntakeResponse> {
+        var verifier = self.verifier
+        verifier.keys = directory.keys
         guard authorities.accepts(targetURI: message.targetURI) else {
             return .failure(reject(401, "request is signed for \(ReceiverAuthorities.authority(of: message.targetURI) ?? "?"), not for this receiver (\(authorities.all.joined(separator: ", ")))"))
         }
@@ -151,13 +157,18 @@ public struct Intake: Sendable {
         } catch .unknownKey(let keyID) {
             // A key its gateway announced, under a configured key's signature,
             // before switching to it — trusted while that announcer is configured.
-            if let announced = try? store.announcedKey(keyID),
+            if let announced = try? await store.announcedKey(keyID),
                let announcer = verifier.keys[announced.announcedBy], announcer.gatewayID == announced.gatewayID,
                let key = try? PublicKey(base64: announced.publicKey) {
                 var rotated = verifier
                 rotated.keys = [keyID: TrustedKey(gatewayID: announced.gatewayID, key: key)]
                 do { return .success(Verified(signature: try rotated.verify(message, now: now), viaAnnouncement: true)) }
                 catch { return .failure(reject(error.isAuthenticationFailure ? 401 : 400, error.description)) }
+            }
+            // Before the registry's first load a key may be unknown only
+            // because it is not loaded yet: ask the gateway to come back.
+            if !directory.isLoaded {
+                return .failure(.json(503, ["error": "gateway registry not loaded yet"], retryAfter: 1))
             }
             return .failure(reject(401, SignatureError.unknownKey(keyID).description))
         } catch .outsideWindow(let created, let serverNow) {

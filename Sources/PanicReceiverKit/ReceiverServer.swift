@@ -15,8 +15,12 @@ import ServiceLifecycle
 /// plus the supervision timer.
 public struct ReceiverServer: Sendable {
     public let config: ReceiverConfig
-    public let store: ReceiverStore
+    public let store: any ReceiverStore
     public let intake: Intake
+    /// The keys trusted now: the file's and the registry's.
+    public let directory: KeyDirectory
+    /// Refuses new requests once a graceful shutdown began.
+    public let drain = DrainGate()
     /// Admits connections and closes those that hold a slot without using it.
     public let connections: ConnectionGuard
     private let logger: Logger
@@ -24,14 +28,15 @@ public struct ReceiverServer: Sendable {
     public init(config: ReceiverConfig, logger: Logger, observer: @escaping @Sendable (ReceiverEvent) -> Void = { _ in }) throws {
         self.config = config
         self.logger = logger
-        self.store = try ReceiverStore(path: config.database)
+        self.store = try Self.openStore(config, logger: logger)
         var trusted: [TrustedKey] = []
         for g in config.gateways {
             for k in g.publicKeys { trusted.append(TrustedKey(gatewayID: g.id, key: try PublicKey(base64: k))) }
         }
         let verifier = SignatureVerifier(trusted: trusted, maximumAge: Int64(config.timeWindowSeconds))
+        self.directory = KeyDirectory(configured: trusted)
         let authorities = ReceiverAuthorities(configured: config.authorities, scheme: Self.scheme(config))
-        self.intake = Intake(verifier: verifier, store: store, authorities: authorities,
+        self.intake = Intake(verifier: verifier, directory: directory, store: store, authorities: authorities,
                              rateLimiter: GatewayRateLimiter(rate: config.limits.ratePerGateway, burst: config.limits.burstPerGateway),
                              logger: logger, observer: observer)
         let l = config.limits
@@ -40,6 +45,13 @@ public struct ReceiverServer: Sendable {
             headerTimeout: .milliseconds(Int64(l.headerTimeoutMilliseconds)), bodyTimeout: .milliseconds(Int64(l.bodyTimeoutMilliseconds)),
             idleTimeout: .seconds(Int64(l.idleTimeoutSeconds))), logger: logger)
         Self.raiseFileLimit(logger: logger)
+    }
+
+    /// The store the configuration names: PostgreSQL when `[postgresql]` is
+    /// given (its pool runs as a service of the group), else the SQLite file.
+    public static func openStore(_ config: ReceiverConfig, logger: Logger) throws -> any ReceiverStore {
+        if let pg = config.postgres { return try PostgresReceiverStore(pg, logger: logger) }
+        return try SQLiteReceiverStore(path: config.database)
     }
 
     /// `https` with a certificate, else `http` (loopback only).
@@ -60,16 +72,33 @@ public struct ReceiverServer: Sendable {
     /// ServiceGroup. `onListening` gets the bound port (useful with port 0).
     public func services(onListening: @escaping @Sendable (Int) -> Void = { _ in }) throws -> [any Service] {
         let router = Router()
+        router.add(middleware: DrainMiddleware(gate: drain))
         let intake = self.intake
+        let store = self.store
+        let drain = self.drain
+        let directory = self.directory
         let scheme = Self.scheme(config)
         let maxBody = config.limits.maxBodyBytes
         router.post("/v1/alerts") { request, _ -> Response in
-            try await Self.handle(request, scheme: scheme, maxBody: maxBody) { intake.alert($0, now: Self.now()) }
+            try await Self.handle(request, scheme: scheme, maxBody: maxBody) { await intake.alert($0, now: Self.now()) }
         }
         router.post("/v1/heartbeats") { request, _ -> Response in
-            try await Self.handle(request, scheme: scheme, maxBody: maxBody) { intake.heartbeat($0, now: Self.now()) }
+            try await Self.handle(request, scheme: scheme, maxBody: maxBody) { await intake.heartbeat($0, now: Self.now()) }
         }
         router.get("/v1/health") { _, _ in "ok\n" }
+        // Liveness: the process answers. Readiness: not draining, the
+        // database answers within 2 s and its schema is this build's.
+        router.get("/healthz") { _, _ in "ok\n" }
+        router.get("/readyz") { _, _ -> Response in
+            if drain.isDraining { return Self.respond(.json(503, ["ready": "false", "reason": "shutting down"], retryAfter: 1)) }
+            if !directory.isLoaded { return Self.respond(.json(503, ["ready": "false", "reason": "gateway registry not loaded yet"], retryAfter: 1)) }
+            do {
+                try await Self.within(.seconds(2)) { try await store.checkReady() }
+                return Self.respond(.json(200, ["ready": "true", "engine": store.engine]))
+            } catch {
+                return Self.respond(.json(503, ["ready": "false", "reason": "\(error)"], retryAfter: 1))
+            }
+        }
         let connections = self.connections
         let http = HTTPServerBuilder.http1(configuration: .init(
             additionalChannelHandlers: [connections.handler()],
@@ -98,7 +127,17 @@ public struct ReceiverServer: Sendable {
                 onListening(port)
             },
             logger: logger)
-        return [app, SupervisionService(store: store, silentAfter: config.silentAfterIntervals, logger: logger)]
+        var services: [any Service] = []
+        // Shut down last (services stop in reverse order): the pool serves
+        // the requests that finish while the receiver drains.
+        if let pg = store as? PostgresReceiverStore { services.append(pg.client) }
+        services.append(app)
+        services.append(SupervisionService(store: store, silentAfter: config.silentAfterIntervals,
+                                           nonceWindow: Int64(config.timeWindowSeconds) + 60, logger: logger))
+        services.append(RegistryWatcher(store: store, directory: directory, pollInterval: store is PostgresReceiverStore ? .seconds(5) : .seconds(1), logger: logger))
+        // First to hear of the shutdown.
+        services.append(DrainService(gate: drain, drain: .seconds(Int64(config.limits.drainSeconds)), logger: logger))
+        return services
     }
 
     static func now() -> WallTime {
@@ -107,7 +146,18 @@ public struct ReceiverServer: Sendable {
         return WallTime(nanosecondsSinceEpoch: Int64(ts.tv_sec) * 1_000_000_000 + Int64(ts.tv_nsec))
     }
 
-    static func handle(_ request: Request, scheme: String, maxBody: Int, _ body: (SignedMessage) -> IntakeResponse) async throws -> Response {
+    /// `op`, or an error after `limit`.
+    static func within(_ limit: Duration, _ op: @escaping @Sendable () async throws -> Void) async throws {
+        try await withThrowingTaskGroup(of: Bool.self) { group in
+            group.addTask { try await op(); return true }
+            group.addTask { try await Task.sleep(for: limit); return false }
+            let finished = try await group.next() ?? false
+            group.cancelAll()
+            if !finished { throw StoreUnavailable(what: "readiness check", after: limit) }
+        }
+    }
+
+    static func handle(_ request: Request, scheme: String, maxBody: Int, _ body: (SignedMessage) async -> IntakeResponse) async throws -> Response {
         let tooLarge = IntakeResponse.json(413, ["error": "body larger than \(maxBody) bytes"])
         // Refused on its announced length, before a byte of it is read; the
         // connection is closed after the answer (ConnectionDeadlineHandler).
@@ -126,7 +176,7 @@ public struct ReceiverServer: Sendable {
             let values = headers[values: field]
             return values.isEmpty ? nil : values.joined(separator: ", ")
         }
-        return respond(body(message))
+        return respond(await body(message))
     }
 
     static func respond(_ r: IntakeResponse) -> Response {
@@ -138,8 +188,10 @@ public struct ReceiverServer: Sendable {
 
 /// Marks gateways silent when their heartbeats stop; checks every second.
 struct SupervisionService: Service {
-    let store: ReceiverStore
+    let store: any ReceiverStore
     let silentAfter: Int
+    /// Heartbeat nonces older than this (seconds) are forgotten.
+    let nonceWindow: Int64
     let logger: Logger
 
     func run() async throws {
@@ -153,9 +205,11 @@ struct SupervisionService: Service {
             turns += 1
             if turns % 10 == 0 { Self.trimHeap() }
             do {
-                for id in try store.markSilent(now: ReceiverServer.now(), afterIntervals: silentAfter, notBefore: started) {
+                let now = ReceiverServer.now()
+                for id in try await store.markSilent(now: now, afterIntervals: silentAfter, notBefore: started) {
                     logger.error("gateway silent: heartbeats stopped", metadata: ["gateway.id": "\(id)"])
                 }
+                if turns % 60 == 0 { try await store.forgetNonces(before: now.secondsSinceEpoch.saturatingSubtract(nonceWindow)) }
             } catch {
                 logger.error("supervision check failed", metadata: ["error": "\(error)"])
             }

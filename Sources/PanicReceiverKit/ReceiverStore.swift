@@ -1,208 +1,184 @@
-import Foundation
-import GRDB
 import PanicCore
 
-/// The receiver's SQLite store: alerts de-duplicated on their id, each
-/// gateway's supervision state, and an event log for `tail`.
-public final class ReceiverStore: @unchecked Sendable {
-    public let path: String
-    private let pool: DatabasePool
+/// What the receiver keeps, whichever database holds it: alerts unique on
+/// (gateway id, alert id), each gateway's supervision state, the gateways
+/// and keys registered at the receiver, and an event log for `tail`.
+///
+/// Two engines: `SQLiteReceiverStore` (one process, the embedded default)
+/// and `PostgresReceiverStore` (several replicas on one database). Every
+/// write that decides something — new or duplicate, gap or reuse, silent or
+/// back — is decided inside one transaction by the database, never by a
+/// read followed by a write in another, so replicas cannot both decide it.
+public protocol ReceiverStore: Sendable {
+    /// `sqlite` or `postgresql`, for logs and `/readyz`.
+    var engine: String { get }
 
-    /// The result of storing one alert.
-    public enum Intake: Sendable, Equatable {
-        case created
-        case duplicate
-        /// New, but its sequence number was used before under another id.
-        case sequenceReused(earlierID: String)
-    }
+    /// The schema version of the database (the engine's `current` once migrated).
+    func schemaVersion() async throws -> Int
 
-    /// One line of the event log.
-    public struct Event: Sendable, Equatable {
-        public var number: Int64
-        public var at: WallTime
-        public var gatewayID: String
-        public var type: String
-        public var text: String
-    }
+    /// Throws unless the database answers and its schema is the one this build knows.
+    func checkReady() async throws
 
-    /// One gateway's row in `status`.
-    public struct GatewayStatus: Sendable, Equatable {
-        public var id: String
-        public var lastHeartbeat: WallTime?
-        public var heartbeatIntervalSeconds: Int?
-        public var lastSequence: Int64?
-        public var alerts: Int
-        public var silent: Bool
-        /// Sequence ranges missing between the lowest and highest received.
-        public var gaps: [ClosedRange<Int64>]
-        public var queuedAtGateway: Int?
-    }
+    /// Stores a verified alert unless (gateway, id) is known. Returns only
+    /// after the transaction has committed durably.
+    func store(_ alert: Alert, body: [UInt8], keyID: String, at now: WallTime) async throws -> StoreOutcome
 
-    public init(path: String) throws {
-        self.path = path
-        var config = Configuration()
-        config.busyMode = .timeout(10)
-        config.prepareDatabase { db in try db.execute(sql: "PRAGMA synchronous = FULL") }
-        pool = try DatabasePool(path: path, configuration: config)
-        // GRDB sets synchronous=NORMAL on a pool's writer after prepareDatabase;
-        // an acknowledged alert must be on disk, so FULL on the one writer.
-        try pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA synchronous = FULL") }
-        try ReceiverSchema.migrate(pool)
-    }
-
-    /// The schema version of this database (`ReceiverSchema.current` once opened).
-    public func schemaVersion() throws -> Int { try ReceiverSchema.version(pool) }
-
-    /// SQLite's `synchronous` on the writing connection (2 is FULL).
-    public func synchronousMode() throws -> Int {
-        try pool.writeWithoutTransaction { db in try Int.fetchOne(db, sql: "PRAGMA synchronous") ?? -1 }
-    }
-
-    /// Stores a verified alert unless its id is known.
-    public func store(_ alert: Alert, body: [UInt8], keyID: String, at now: WallTime) throws -> Intake {
-        try pool.write { db in
-            if try Bool.fetchOne(db, sql: "SELECT EXISTS(SELECT 1 FROM alerts WHERE id = ?)", arguments: [alert.id]) == true {
-                return .duplicate
-            }
-            // A sequence number seen before under another id is a new, signed
-            // alert all the same (a gateway whose outbox was lost starts over):
-            // store it, and say so, rather than refuse an alarm.
-            let reused = try String.fetchOne(db, sql: "SELECT id FROM alerts WHERE gateway_id = ? AND sequence = ?", arguments: [alert.gatewayID, alert.sequence])
-            if let other = reused {
-                try log(db, now, alert.gatewayID, "seq-reuse", "sequence \(alert.sequence) arrived again with a new id \(alert.id) (earlier: \(other)); the gateway's outbox was lost or restored; stored as a new alert")
-            }
-            let previousMax = try Int64.fetchOne(db, sql: "SELECT MAX(sequence) FROM alerts WHERE gateway_id = ?", arguments: [alert.gatewayID])
-            try db.execute(sql: """
-                INSERT INTO alerts(id, gateway_id, sequence, kind, test, occurred_at_ns, received_at_ns, key_id, body)
-                VALUES(?,?,?,?,?,?,?,?,?)
-                """, arguments: [alert.id, alert.gatewayID, alert.sequence, alert.kind.rawValue, alert.test,
-                                 alert.occurredAt.nanosecondsSinceEpoch, now.nanosecondsSinceEpoch, keyID, Data(body)])
-            try db.execute(sql: "INSERT OR IGNORE INTO gateways(id) VALUES(?)", arguments: [alert.gatewayID])
-            let what = alert.kind == .restore ? "restore of \(alert.restores?.rawValue ?? "?")" : alert.kind.rawValue
-            let latency = Double((now - alert.occurredAt).value) / 1e6
-            try log(db, now, alert.gatewayID, "alert", String(format: "#%lld %@%@ input=%@ zone=%@ occurred=%@ latency=%.1fms%@", alert.sequence, what, alert.test ? " (TEST)" : "", alert.input ?? "-", alert.zone.map(String.init) ?? "-", alert.occurredAt.rfc3339, latency, alert.detail.map { " (\($0))" } ?? ""))
-            // Sequences are range-checked at intake (1...2^53); saturating all the
-            // same, so a row stored by an older version cannot crash this one.
-            if reused == nil, let prev = previousMax, alert.sequence > prev.saturatingAdd(1) {
-                try log(db, now, alert.gatewayID, "gap", "sequence jumped from \(prev) to \(alert.sequence): \(prev.saturatingAdd(1))...\(alert.sequence - 1) not (yet) received")
-            }
-            return reused.map { .sequenceReused(earlierID: $0) } ?? .created
-        }
-    }
-
-    /// Records a heartbeat whose signature nonce (its id) was not seen
-    /// before: true if the gateway was silent until now, false if not, nil
-    /// for a replay (nothing recorded). Nonces older than
-    /// `forgetNoncesBefore` (Unix seconds) are forgotten: their signatures are
-    /// outside the window and refused anyway.
-    public func recordHeartbeat(_ beat: Heartbeat, at now: WallTime, nonceCreated: Int64, forgetNoncesBefore: Int64) throws -> Bool? {
-        try pool.write { db in
-            try db.execute(sql: "DELETE FROM heartbeat_nonces WHERE created_s < ?", arguments: [forgetNoncesBefore])
-            try db.execute(sql: "INSERT OR IGNORE INTO heartbeat_nonces(gateway_id, id, created_s) VALUES(?,?,?)", arguments: [beat.gatewayID, beat.id, nonceCreated])
-            guard db.changesCount > 0 else { return nil }
-            try db.execute(sql: "INSERT OR IGNORE INTO gateways(id) VALUES(?)", arguments: [beat.gatewayID])
-            let wasSilent = try Bool.fetchOne(db, sql: "SELECT silent FROM gateways WHERE id = ?", arguments: [beat.gatewayID]) ?? false
-            let first = try Int64.fetchOne(db, sql: "SELECT last_heartbeat_ns FROM gateways WHERE id = ?", arguments: [beat.gatewayID]) == nil
-            try db.execute(sql: """
-                UPDATE gateways SET last_heartbeat_ns = ?, interval_s = ?, reported_sequence = ?, queued = ?, silent = 0 WHERE id = ?
-                """, arguments: [now.nanosecondsSinceEpoch, beat.intervalSeconds, beat.lastSequence, beat.queue.map(\.pending).max() ?? 0, beat.gatewayID])
-            if wasSilent { try log(db, now, beat.gatewayID, "back", "heartbeats resumed") }
-            if first { try log(db, now, beat.gatewayID, "online", "first heartbeat (interval \(beat.intervalSeconds) s, last sequence \(beat.lastSequence))") }
-            return wasSilent
-        }
-    }
+    /// Records a heartbeat whose nonce (its id) was not seen before: true if
+    /// the gateway was silent until now, false if not, nil for a replay
+    /// (nothing recorded). Nonces older than `forgetNoncesBefore` (Unix
+    /// seconds) may be forgotten: their signatures are refused anyway.
+    func recordHeartbeat(_ beat: Heartbeat, at now: WallTime, nonceCreated: Int64, forgetNoncesBefore: Int64) async throws -> Bool?
 
     /// Records the next key a gateway announced under the signature of
-    /// `announcedBy` (a configured key); replaces any earlier announcement of
-    /// that gateway, so there is at most one per gateway. True when it is new.
+    /// `announcedBy`; replaces any earlier announcement of that gateway.
+    /// True when it is new.
     @discardableResult
-    public func announceKey(gatewayID: String, keyID: String, publicKey: String, announcedBy: String, at now: WallTime) throws -> Bool {
-        try pool.write { db in
-            if try Bool.fetchOne(db, sql: "SELECT EXISTS(SELECT 1 FROM announced_keys WHERE key_id = ? AND gateway_id = ? AND announced_by = ?)",
-                                 arguments: [keyID, gatewayID, announcedBy]) == true { return false }
-            try db.execute(sql: "DELETE FROM announced_keys WHERE gateway_id = ? OR key_id = ?", arguments: [gatewayID, keyID])
-            try db.execute(sql: "INSERT INTO announced_keys(key_id, gateway_id, public_key, announced_at_ns, announced_by) VALUES(?,?,?,?,?)",
-                           arguments: [keyID, gatewayID, publicKey, now.nanosecondsSinceEpoch, announcedBy])
-            try log(db, now, gatewayID, "key", "announced next signing key \(keyID) under key \(announcedBy); trusted while \(announcedBy) is configured")
-            return true
-        }
-    }
+    func announceKey(gatewayID: String, keyID: String, publicKey: String, announcedBy: String, at now: WallTime) async throws -> Bool
 
     /// An announced key by its keyid.
-    public func announcedKey(_ keyID: String) throws -> (gatewayID: String, publicKey: String, announcedBy: String)? {
-        try pool.read { db in
-            try Row.fetchOne(db, sql: "SELECT gateway_id, public_key, announced_by FROM announced_keys WHERE key_id = ? AND announced_by IS NOT NULL",
-                             arguments: [keyID]).map { ($0[0], $0[1], $0[2]) }
+    func announcedKey(_ keyID: String) async throws -> AnnouncedKey?
+
+    /// Marks gateways silent whose heartbeats are overdue, counting from the
+    /// later of their last heartbeat and `watchStart`; returns the ids this
+    /// call marked (each silent episode is marked by exactly one caller).
+    func markSilent(now: WallTime, afterIntervals n: Int, notBefore watchStart: WallTime) async throws -> [String]
+
+    /// Forgets heartbeat nonces created before `before` (Unix seconds).
+    func forgetNonces(before: Int64) async throws
+
+    /// Events after `number`, oldest first, at most `limit`.
+    func events(after number: Int64, limit: Int) async throws -> [LoggedEvent]
+
+    /// Events with these numbers (numbers a reader saw skipped, which a
+    /// transaction still running may commit later).
+    func events(numbered: [Int64]) async throws -> [LoggedEvent]
+
+    func lastEventNumber() async throws -> Int64
+
+    func alerts(gatewayID: String?) async throws -> [Alert]
+
+    func status() async throws -> [GatewayStatus]
+
+    // MARK: The gateway registry
+
+    /// Gateways registered in the database (not those of the TOML file).
+    func registeredGateways() async throws -> [RegisteredGateway]
+
+    /// Applies one change to the registry and wakes every replica.
+    func changeRegistry(_ change: RegistryChange, at now: WallTime) async throws
+
+    /// A number that changes whenever the registry does (the truth a
+    /// replica polls; notifications only wake it sooner).
+    func registryVersion() async throws -> Int64
+
+    /// Calls `changed` whenever another process may have changed the
+    /// registry, until cancelled. Returns at once where the engine has no
+    /// notifications (SQLite: polling the version is enough).
+    func watchRegistry(_ changed: @escaping @Sendable () -> Void) async
+}
+
+/// The result of storing one alert.
+public enum StoreOutcome: Sendable, Equatable {
+    case created
+    case duplicate
+    /// New, but its sequence number was used before under another id.
+    case sequenceReused(earlierID: String)
+}
+
+/// One line of the event log.
+public struct LoggedEvent: Sendable, Equatable {
+    public var number: Int64
+    public var at: WallTime
+    public var gatewayID: String
+    public var type: String
+    public var text: String
+}
+
+/// A key a gateway announced for its next rotation step.
+public struct AnnouncedKey: Sendable, Equatable {
+    public var gatewayID: String
+    public var publicKey: String
+    public var announcedBy: String
+}
+
+/// One gateway's row in `status`.
+public struct GatewayStatus: Sendable, Equatable {
+    public var id: String
+    public var lastHeartbeat: WallTime?
+    public var heartbeatIntervalSeconds: Int?
+    public var lastSequence: Int64?
+    public var alerts: Int
+    public var silent: Bool
+    /// Sequence ranges missing between the lowest and highest received.
+    public var gaps: [ClosedRange<Int64>]
+    public var queuedAtGateway: Int?
+}
+
+/// A gateway registered in the receiver's database.
+public struct RegisteredGateway: Sendable, Equatable {
+    public var id: String
+    public var site: String
+    public var enabled: Bool
+    /// Base64 Ed25519 public keys, by keyid.
+    public var keys: [String: String]
+}
+
+/// One change to the gateway registry.
+public enum RegistryChange: Sendable, Equatable {
+    case add(id: String, site: String, publicKeys: [String])
+    case addKey(id: String, publicKey: String)
+    case removeKey(id: String, keyID: String)
+    case setEnabled(id: String, Bool)
+    case remove(id: String)
+}
+
+/// Why a registry change was refused, in words that say what to do.
+public enum RegistryError: Error, Equatable, CustomStringConvertible {
+    case exists(String)
+    case unknown(String)
+    case keyInUse(keyID: String, gatewayID: String)
+    case unknownKey(keyID: String, gatewayID: String)
+    case lastKey(String)
+    case invalid(String)
+
+    public var description: String {
+        switch self {
+        case .exists(let id): return "gateway \"\(id)\" is already registered; use add-key to give it another key"
+        case .unknown(let id): return "no gateway \"\(id)\" is registered (see `panic-receiver gateways list`)"
+        case .keyInUse(let k, let g): return "key \(k) is already the key of gateway \"\(g)\"; each key belongs to one gateway"
+        case .unknownKey(let k, let g): return "gateway \"\(g)\" has no key \(k)"
+        case .lastKey(let id): return "that is the last key of gateway \"\(id)\"; add its new key first, or disable the gateway"
+        case .invalid(let why): return why
         }
     }
+}
 
-    /// Marks gateways silent whose heartbeats are overdue; returns their ids.
-    public func markSilent(now: WallTime, afterIntervals n: Int, notBefore watchStart: WallTime = .init(nanosecondsSinceEpoch: 0)) throws -> [String] {
-        try pool.write { db in
-            let rows = try Row.fetchAll(db, sql: "SELECT id, last_heartbeat_ns, interval_s FROM gateways WHERE silent = 0 AND last_heartbeat_ns IS NOT NULL")
-            var silenced: [String] = []
-            for r in rows {
-                // Saturating: a row written before intervals were range-checked
-                // must not crash the receiver at every start.
-                let id: String = r[0], interval: Int64 = r[2] ?? 60
-                let last = max(r[1] as Int64, watchStart.nanosecondsSinceEpoch)
-                let limit = interval.saturatingMultiply(Int64(n)).saturatingMultiply(1_000_000_000)
-                let quiet = now.nanosecondsSinceEpoch.saturatingSubtract(last)
-                if quiet > limit {
-                    try db.execute(sql: "UPDATE gateways SET silent = 1 WHERE id = ?", arguments: [id])
-                    try log(db, now, id, "silent", "no heartbeat for \(quiet / 1_000_000_000) s (interval \(interval) s × \(n))")
-                    silenced.append(id)
-                }
-            }
-            return silenced
-        }
+/// How long a store operation may take before the request is answered 503.
+public enum StoreDeadline {
+    public static let request: Duration = .seconds(4)
+}
+
+/// The schema this build expects differs from the database's.
+public struct SchemaMismatch: Error, CustomStringConvertible {
+    public var engine: String
+    public var found: Int
+    public var expected: Int
+    public var description: String {
+        found > expected
+            ? "the \(engine) database is at schema version \(found), newer than this receiver knows (\(expected)); run the newer panic-receiver or restore a backup"
+            : "the \(engine) database is at schema version \(found), this receiver needs \(expected); run `panic-receiver migrate --config FILE` first"
     }
+}
 
-    /// Events after `number`, oldest first, at most `limit` (a page: page on
-    /// with the last number returned).
-    public func events(after number: Int64, limit: Int = 500) throws -> [Event] {
-        try pool.read { db in
-            try Row.fetchAll(db, sql: "SELECT number, at_ns, gateway_id, type, text FROM events WHERE number > ? ORDER BY number LIMIT ?", arguments: [number, limit]).map {
-                Event(number: $0[0], at: .init(nanosecondsSinceEpoch: $0[1]), gatewayID: $0[2], type: $0[3], text: $0[4])
-            }
-        }
-    }
+extension ReceiverStore {
+    /// Every alert, by gateway and sequence.
+    public func alerts() async throws -> [Alert] { try await alerts(gatewayID: nil) }
 
-    public func lastEventNumber() throws -> Int64 {
-        try pool.read { db in try Int64.fetchOne(db, sql: "SELECT MAX(number) FROM events") ?? 0 }
-    }
+    /// The first page of events after `number`.
+    public func events(after number: Int64) async throws -> [LoggedEvent] { try await events(after: number, limit: 500) }
 
-    public func alerts(gatewayID: String? = nil) throws -> [Alert] {
-        try pool.read { db in
-            let rows: [Data]
-            if let gatewayID {
-                rows = try Data.fetchAll(db, sql: "SELECT body FROM alerts WHERE gateway_id = ? ORDER BY sequence", arguments: [gatewayID])
-            } else {
-                rows = try Data.fetchAll(db, sql: "SELECT body FROM alerts ORDER BY gateway_id, sequence")
-            }
-            return try rows.map { try WireFormat.decode(Alert.self, from: [UInt8]($0)) }
-        }
-    }
-
-    public func status() throws -> [GatewayStatus] {
-        try pool.read { db in
-            try Row.fetchAll(db, sql: "SELECT id, last_heartbeat_ns, interval_s, silent, queued FROM gateways ORDER BY id").map { r in
-                let id: String = r[0]
-                let last: Int64? = r[1]
-                let stats = try Row.fetchOne(db, sql: "SELECT MAX(sequence), COUNT(*) FROM alerts WHERE gateway_id = ?", arguments: [id])
-                let gaps = try Row.fetchAll(db, sql: """
-                    SELECT sequence + 1, next - 1 FROM (
-                      SELECT sequence, LEAD(sequence) OVER (ORDER BY sequence) AS next FROM alerts WHERE gateway_id = ?)
-                    WHERE next > sequence + 1
-                    """, arguments: [id]).map { ($0[0] as Int64)...($0[1] as Int64) }
-                return GatewayStatus(
-                    id: id, lastHeartbeat: last.map { WallTime(nanosecondsSinceEpoch: $0) }, heartbeatIntervalSeconds: r[2],
-                    lastSequence: stats?[0], alerts: stats?[1] ?? 0, silent: r[3], gaps: gaps, queuedAtGateway: r[4])
-            }
-        }
-    }
-
-    private func log(_ db: Database, _ now: WallTime, _ gateway: String, _ type: String, _ text: String) throws {
-        try db.execute(sql: "INSERT INTO events(at_ns, gateway_id, type, text) VALUES(?,?,?,?)", arguments: [now.nanosecondsSinceEpoch, gateway, type, text])
+    /// `markSilent` counting from the last heartbeats only.
+    public func markSilent(now: WallTime, afterIntervals n: Int) async throws -> [String] {
+        try await markSilent(now: now, afterIntervals: n, notBefore: WallTime(nanosecondsSinceEpoch: 0))
     }
 }

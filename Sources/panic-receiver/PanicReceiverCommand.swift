@@ -11,7 +11,7 @@ struct PanicReceiverCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "panic-receiver",
         abstract: "Reference central receiver: verifies signed alerts, de-duplicates, stores, supervises gateways.",
-        subcommands: [Serve.self, Tail.self, Status.self],
+        subcommands: [Serve.self, Migrate.self, Gateways.self, Tail.self, Status.self],
         defaultSubcommand: Serve.self)
 }
 
@@ -31,7 +31,19 @@ struct Serve: AsyncParsableCommand {
         let cfg: ReceiverConfig
         do { cfg = try ReceiverConfig.load(path: config) }
         catch { FileHandle.standardError.write(Data("\(error)\n".utf8)); throw ExitCode(2) }
-        let server = try ReceiverServer(config: cfg, logger: logger)
+        let server: ReceiverServer
+        do { server = try ReceiverServer(config: cfg, logger: logger) }
+        catch { FileHandle.standardError.write(Data("panic-receiver: \(error)\n".utf8)); throw ExitCode(1) }
+        // A replica never serves against a schema it does not know; SQLite
+        // was migrated as it opened (one process owns the file).
+        if let pg = server.store as? PostgresReceiverStore {
+            do {
+                try await pg.withRunning { try await $0.checkReady() }
+            } catch {
+                FileHandle.standardError.write(Data("panic-receiver: \(error)\n".utf8))
+                throw ExitCode(1)
+            }
+        }
         let services = try server.services { port in
             logger.notice("listening", metadata: ["address": "\(cfg.listenHost):\(port)", "tls": "\(cfg.tlsCertificate != nil)"])
             // One line on stdout, for scripts and tests that asked for port 0.
@@ -44,8 +56,49 @@ struct Serve: AsyncParsableCommand {
 }
 
 struct DatabaseOption: ParsableArguments {
-    @Option(help: "The receiver's SQLite database.")
+    @Option(help: "The receiver's SQLite database (ignored with --config).")
     var database: String = "/var/lib/panic-receiver/receiver.db"
+
+    @Option(name: .shortAndLong, help: "The receiver's configuration: its database, SQLite or PostgreSQL.")
+    var config: String?
+
+    /// Opens the store and runs `body` with it (with PostgreSQL's pool running).
+    func withStore<T: Sendable>(_ body: @escaping @Sendable (any ReceiverStore) async throws -> T) async throws -> T {
+        let logger = Logger(label: "panic-receiver")
+        guard let config else { return try await body(try SQLiteReceiverStore(path: database)) }
+        let cfg: ReceiverConfig
+        do { cfg = try ReceiverConfig.load(path: config) }
+        catch { FileHandle.standardError.write(Data("\(error)\n".utf8)); throw ExitCode(2) }
+        let store = try ReceiverServer.openStore(cfg, logger: logger)
+        if let pg = store as? PostgresReceiverStore { return try await pg.withRunning { try await body($0) } }
+        return try await body(store)
+    }
+}
+
+struct Migrate: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Bring the database's schema to this build's version (PostgreSQL; SQLite migrates as it opens).")
+
+    @Option(name: .shortAndLong, help: "The receiver's configuration.")
+    var config: String = "/etc/panic-receiver/receiver.toml"
+
+    func run() async throws {
+        let cfg: ReceiverConfig
+        do { cfg = try ReceiverConfig.load(path: config) }
+        catch { FileHandle.standardError.write(Data("\(error)\n".utf8)); throw ExitCode(2) }
+        do {
+            let store = try ReceiverServer.openStore(cfg, logger: Logger(label: "panic-receiver"))
+            if let pg = store as? PostgresReceiverStore {
+                let (from, to) = try await pg.withRunning { try await $0.migrate() }
+                emit(from == to ? "schema is current (version \(to))" : "migrated the PostgreSQL schema from version \(from) to \(to)")
+            } else {
+                emit("schema is current (SQLite version \(try await store.schemaVersion()))")
+            }
+        } catch {
+            FileHandle.standardError.write(Data("panic-receiver migrate: \(error)\n".utf8))
+            throw ExitCode(1)
+        }
+    }
 }
 
 struct Tail: AsyncParsableCommand {
@@ -60,33 +113,28 @@ struct Tail: AsyncParsableCommand {
     var last: Int = 20
 
     func run() async throws {
-        let store = try ReceiverStore(path: db.database)
-        var cursor = max(0, try store.lastEventNumber().saturatingSubtract(Int64(max(0, last))))
-        while true {
-            // Page through: a backlog larger than one page is printed whole.
-            var page = try store.events(after: cursor)
-            while !page.isEmpty {
-                for e in page {
-                    emit(Self.line(e))
-                    cursor = e.number
-                }
-                page = try store.events(after: cursor)
+        let last = self.last, noFollow = self.noFollow
+        try await db.withStore { store in
+            var reader = EventReader(cursor: max(0, try await store.lastEventNumber().saturatingSubtract(Int64(max(0, last)))))
+            while true {
+                // Page through: a backlog larger than one page is printed whole.
+                for e in try await reader.next(from: store) { emit(Self.line(e)) }
+                if noFollow { return }
+                // A reader on the side of the store, not on the alarm path.
+                try await Task.sleep(for: .milliseconds(200))
             }
-            if noFollow { return }
-            // A reader on the side of the store, not on the alarm path.
-            try await Task.sleep(for: .milliseconds(200))
         }
     }
 
     /// One event as a line. Everything in it came from a gateway: control
     /// characters are escaped, so no text can forge a line or drive the terminal.
-    static func line(_ e: ReceiverStore.Event) -> String {
+    static func line(_ e: LoggedEvent) -> String {
         let type = e.type.uppercased().escapingControlCharacters
         return "\(e.at.rfc3339)  \(e.gatewayID.escapingControlCharacters)  \(type + String(repeating: " ", count: max(0, 9 - type.count)))  \(e.text.escapingControlCharacters)"
     }
 }
 
-struct Status: ParsableCommand {
+struct Status: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "List gateways: last heartbeat, last sequence, gaps, silence.")
 
     @OptionGroup var db: DatabaseOption
@@ -94,9 +142,8 @@ struct Status: ParsableCommand {
     @Flag(help: "JSON instead of a table.")
     var json = false
 
-    func run() throws {
-        let store = try ReceiverStore(path: db.database)
-        let rows = try store.status()
+    func run() async throws {
+        let rows = try await db.withStore { try await $0.status() }
         if json {
             let objects: [[String: Any]] = rows.map { r in
                 [

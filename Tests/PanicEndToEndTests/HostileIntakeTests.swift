@@ -11,11 +11,11 @@ import Testing
 struct HostileIntakeTests {
     let key = SigningKey.generate()
     let path = NSTemporaryDirectory() + "/hostile-" + UUID().uuidString + ".db"
-    let store: ReceiverStore
+    let store: SQLiteReceiverStore
     let now = WallTime(secondsSinceEpoch: 1_800_000_000)
     let ids = AlertIDGenerator()
 
-    init() throws { store = try ReceiverStore(path: path) }
+    init() throws { store = try SQLiteReceiverStore(path: path) }
 
     func intake(keys: [(String, SigningKey)]? = nil, rate: Int = 1_000, burst: Int = 1_000) -> Intake {
         let trusted = (keys ?? [("gw-1", key)]).map { TrustedKey(gatewayID: $0.0, key: $0.1.publicKey) }
@@ -48,130 +48,130 @@ struct HostileIntakeTests {
         return SignedMessage(method: "POST", targetURI: uri, body: body) { headers[$0] }
     }
 
-    func post(_ i: Intake, _ a: Alert, signer: SigningKey? = nil, target: String = "http://r") throws -> IntakeResponse {
-        i.alert(try message(try WireFormat.encode(a), path: "/v1/alerts", nonce: a.id, signer: signer, target: target), now: now)
+    func post(_ i: Intake, _ a: Alert, signer: SigningKey? = nil, target: String = "http://r") async throws -> IntakeResponse {
+        await i.alert(try message(try WireFormat.encode(a), path: "/v1/alerts", nonce: a.id, signer: signer, target: target), now: now)
     }
 
-    func post(_ i: Intake, _ b: Heartbeat, signer: SigningKey? = nil) throws -> IntakeResponse {
-        i.heartbeat(try message(try WireFormat.encode(b), path: "/v1/heartbeats", nonce: b.id, signer: signer), now: now)
+    func post(_ i: Intake, _ b: Heartbeat, signer: SigningKey? = nil) async throws -> IntakeResponse {
+        await i.heartbeat(try message(try WireFormat.encode(b), path: "/v1/heartbeats", nonce: b.id, signer: signer), now: now)
     }
 
     @Test("created = Int64.min with a known keyid is refused as malformed, not a crash (#11.1)")
-    func createdAtTheEndOfInt64() throws {
+    func createdAtTheEndOfInt64() async throws {
         let i = intake()
         let a = alert(1)
         for created in ["-9223372036854775808", "9223372036854775807", "-1", "99999999999999999999"] {
             let m = try message(try WireFormat.encode(a), path: "/v1/alerts", nonce: a.id) {
                 $0.replacingOccurrences(of: "created=\(now.secondsSinceEpoch)", with: "created=\(created)")
             }
-            let r = i.alert(m, now: now)
+            let r = await i.alert(m, now: now)
             #expect(r.status == 400, "created=\(created): \(r.body)")
         }
         // In range but far outside the window: 401 naming the receiver's time.
-        let old = i.alert(try message(try WireFormat.encode(a), path: "/v1/alerts", nonce: a.id, created: 0), now: now)
+        let old = await i.alert(try message(try WireFormat.encode(a), path: "/v1/alerts", nonce: a.id, created: 0), now: now)
         #expect(old.status == 401 && old.body.contains("server_time"))
-        #expect(try store.alerts().isEmpty)
+        #expect(try await store.alerts().isEmpty)
     }
 
     @Test("a sequence near Int64.max is refused; the gateway's next alert and a restart still work (#11.3)")
-    func hugeSequence() throws {
+    func hugeSequence() async throws {
         let i = intake()
-        #expect(try post(i, alert(.max)).status == 400)
-        #expect(try post(i, alert(Int64(1) << 53 + 1)).status == 400)
-        #expect(try post(i, alert(Int64(1) << 53)).status == 201)
-        #expect(try post(i, alert(2)).status == 201)
-        _ = try ReceiverStore(path: path)
-        #expect(try store.status().first?.alerts == 2)
+        #expect(try await post(i, alert(.max)).status == 400)
+        #expect(try await post(i, alert(Int64(1) << 53 + 1)).status == 400)
+        #expect(try await post(i, alert(Int64(1) << 53)).status == 201)
+        #expect(try await post(i, alert(2)).status == 201)
+        _ = try SQLiteReceiverStore(path: path)
+        #expect(try await store.status().first?.alerts == 2)
     }
 
     @Test("rows an older version stored out of range (sequence Int64.max, interval 1e10) crash neither intake nor supervision (#11.3)")
-    func outOfRangeRowsAlreadyStored() throws {
+    func outOfRangeRowsAlreadyStored() async throws {
         let i = intake()
-        #expect(try post(i, alert(1)).status == 201)
-        #expect(try post(i, beat()).status == 200)
+        #expect(try await post(i, alert(1)).status == 201)
+        #expect(try await post(i, beat()).status == 200)
         try sqlite("UPDATE alerts SET sequence = 9223372036854775807; UPDATE gateways SET interval_s = 10000000000, last_heartbeat_ns = -9223372036854775808")
-        #expect(try post(i, alert(5)).status == 201)
-        _ = try store.markSilent(now: now, afterIntervals: 3)
-        _ = try store.markSilent(now: WallTime(nanosecondsSinceEpoch: .max), afterIntervals: 100)
-        #expect(try store.status().count == 1)
+        #expect(try await post(i, alert(5)).status == 201)
+        _ = try await store.markSilent(now: now, afterIntervals: 3)
+        _ = try await store.markSilent(now: WallTime(nanosecondsSinceEpoch: .max), afterIntervals: 100)
+        #expect(try await store.status().count == 1)
     }
 
     @Test("out-of-range body fields are 400 and nothing is stored (#11.3)")
-    func bodyFields() throws {
+    func bodyFields() async throws {
         let i = intake()
         for change: (inout Alert) -> Void in [{ $0.zone = -5 }, { $0.area = 123_456 }, { $0.kind = .heartbeat }, { $0.version = 999 },
                                                { $0.input = "x\u{1B}[2J" }, { $0.site = "fake\n2026 gw-2 ALERT" }] {
-            #expect(try post(i, alert(1, change)).status == 400)
+            #expect(try await post(i, alert(1, change)).status == 400)
         }
         let a = alert(1)
         for date in ["1677-09-22T00:00:00.000000Z", "2263-01-01T00:00:00.000000Z", "2026-02-31T00:00:00.000000Z"] {
             let body = String(decoding: try WireFormat.encode(a), as: UTF8.self).replacingOccurrences(of: a.occurredAt.rfc3339, with: date)
-            #expect(i.alert(try message(Array(body.utf8), path: "/v1/alerts", nonce: a.id), now: now).status == 400, "\(date)")
+            #expect(await i.alert(try message(Array(body.utf8), path: "/v1/alerts", nonce: a.id), now: now).status == 400, "\(date)")
         }
-        #expect(try post(i, beat { $0.intervalSeconds = 3_100_000_000 }).status == 400)
-        #expect(try store.alerts().isEmpty)
-        #expect(try store.status().isEmpty)
+        #expect(try await post(i, beat { $0.intervalSeconds = 3_100_000_000 }).status == 400)
+        #expect(try await store.alerts().isEmpty)
+        #expect(try await store.status().isEmpty)
     }
 
     @Test("a key announced in a heartbeat is trusted only while its announcer is configured; it cannot announce another (#11.4)")
-    func keyRevocation() throws {
+    func keyRevocation() async throws {
         let next = SigningKey.generate(), third = SigningKey.generate(), replacement = SigningKey.generate()
         let i = intake()
-        #expect(try post(i, beat { $0.nextPublicKey = next.publicKey.base64 }).status == 200)
-        #expect(try post(i, alert(1), signer: next).status == 201)
+        #expect(try await post(i, beat { $0.nextPublicKey = next.publicKey.base64 }).status == 200)
+        #expect(try await post(i, alert(1), signer: next).status == 201)
         // The announced key announces a third: ignored.
-        #expect(try post(i, beat { $0.nextPublicKey = third.publicKey.base64 }, signer: next).status == 200)
-        #expect(try post(i, alert(2), signer: third).status == 401)
+        #expect(try await post(i, beat { $0.nextPublicKey = third.publicKey.base64 }, signer: next).status == 200)
+        #expect(try await post(i, alert(2), signer: third).status == 401)
         // The operator replaces the old key: what it announced is revoked with it.
         let replaced = intake(keys: [("gw-1", replacement)])
-        #expect(try post(replaced, alert(3), signer: next).status == 401)
-        #expect(try post(replaced, alert(4), signer: replacement).status == 201)
+        #expect(try await post(replaced, alert(3), signer: next).status == 401)
+        #expect(try await post(replaced, alert(4), signer: replacement).status == 201)
         // The gateway removed altogether: nothing it announced works either.
         let removed = intake(keys: [("gw-other", SigningKey.generate())])
-        #expect(try post(removed, alert(5), signer: next).status == 401)
+        #expect(try await post(removed, alert(5), signer: next).status == 401)
     }
 
     @Test("a newer announcement replaces the older: one announced key per gateway (#11.4)")
-    func oneAnnouncementPerGateway() throws {
+    func oneAnnouncementPerGateway() async throws {
         let first = SigningKey.generate(), second = SigningKey.generate()
         let i = intake()
-        #expect(try post(i, beat { $0.nextPublicKey = first.publicKey.base64 }).status == 200)
-        #expect(try post(i, beat { $0.nextPublicKey = second.publicKey.base64 }).status == 200)
-        #expect(try post(i, alert(1), signer: first).status == 401)
-        #expect(try post(i, alert(2), signer: second).status == 201)
+        #expect(try await post(i, beat { $0.nextPublicKey = first.publicKey.base64 }).status == 200)
+        #expect(try await post(i, beat { $0.nextPublicKey = second.publicKey.base64 }).status == 200)
+        #expect(try await post(i, alert(1), signer: first).status == 401)
+        #expect(try await post(i, alert(2), signer: second).status == 201)
         #expect(try sqliteRows("SELECT COUNT(*) FROM announced_keys") == "1")
     }
 
     @Test("the same signed heartbeat twice counts once: a replay cannot hide silence (#11.10)")
-    func heartbeatReplay() throws {
+    func heartbeatReplay() async throws {
         let i = intake()
         let b = beat()
         let m = try message(try WireFormat.encode(b), path: "/v1/heartbeats", nonce: b.id)
-        #expect(i.heartbeat(m, now: now).status == 200)
+        #expect(await i.heartbeat(m, now: now).status == 200)
         let later = WallTime(secondsSinceEpoch: now.secondsSinceEpoch + 200)
-        let replay = i.heartbeat(m, now: later)
+        let replay = await i.heartbeat(m, now: later)
         #expect(replay.status == 200 && replay.body.contains("duplicate"))
-        #expect(try store.status().first?.lastHeartbeat == now)
+        #expect(try await store.status().first?.lastHeartbeat == now)
         // A heartbeat whose nonce is not its id is malformed.
         let other = try message(try WireFormat.encode(beat()), path: "/v1/heartbeats", nonce: ids.next(at: now))
-        #expect(i.heartbeat(other, now: now).status == 400)
+        #expect(await i.heartbeat(other, now: now).status == 400)
     }
 
     @Test("a request signed for another receiver's authority is refused (#11.11)")
-    func targetURI() throws {
+    func targetURI() async throws {
         let i = intake()
-        #expect(try post(i, alert(1), target: "http://other-receiver.example").status == 401)
-        #expect(try post(i, alert(1), target: "http://r:8080").status == 401)
-        #expect(try post(i, alert(1), target: "http://R:80").status == 201)
+        #expect(try await post(i, alert(1), target: "http://other-receiver.example").status == 401)
+        #expect(try await post(i, alert(1), target: "http://r:8080").status == 401)
+        #expect(try await post(i, alert(1), target: "http://R:80").status == 201)
     }
 
     @Test("a gateway over its rate gets 429 with Retry-After, and nothing more is stored (#11.13)")
-    func rateLimit() throws {
+    func rateLimit() async throws {
         let i = intake(rate: 1, burst: 3)
-        for s in 1...3 { #expect(try post(i, alert(Int64(s))).status == 201) }
-        let r = try post(i, alert(4))
+        for s in 1...3 { #expect(try await post(i, alert(Int64(s))).status == 201) }
+        let r = try await post(i, alert(4))
         #expect(r.status == 429 && (r.retryAfterSeconds ?? 0) >= 1)
-        #expect(try store.alerts().count == 3)
+        #expect(try await store.alerts().count == 3)
     }
 
     @Test("a token bucket refills at its rate, caps at its burst, and never runs backwards with the clock")

@@ -20,12 +20,12 @@ struct ReceiverSchemaTests {
     func path() -> String { NSTemporaryDirectory() + "/schema-" + UUID().uuidString + ".db" }
 
     @Test("an empty database is created at the current version")
-    func fresh() throws {
-        #expect(try ReceiverStore(path: path()).schemaVersion() == ReceiverSchema.current)
+    func fresh() async throws {
+        #expect(try await SQLiteReceiverStore(path: path()).schemaVersion() == SQLiteSchema.current)
     }
 
     @Test("a first-release database keeps its alerts and gains who announced each key; its old announcements are not trusted")
-    func fromVersionOne() throws {
+    func fromVersionOne() async throws {
         let p = path()
         _ = try sqlite(p, """
             CREATE TABLE alerts(id TEXT PRIMARY KEY, gateway_id TEXT NOT NULL, sequence INTEGER NOT NULL, kind TEXT NOT NULL,
@@ -37,20 +37,20 @@ struct ReceiverSchemaTests {
             INSERT INTO announced_keys VALUES('abcd', 'gw-1', 'AAAA', 1);
             INSERT INTO events(at_ns, gateway_id, type, text) VALUES(1, 'gw-1', 'alert', 'kept');
             """)
-        let store = try ReceiverStore(path: p)
-        #expect(try store.schemaVersion() == 2)
-        #expect(try store.events(after: 0).map(\.text) == ["kept"])
-        #expect(try store.announcedKey("abcd") == nil, "an announcement whose announcer is unknown must not be trusted")
+        let store = try SQLiteReceiverStore(path: p)
+        #expect(try await store.schemaVersion() == SQLiteSchema.current)
+        #expect(try await store.events(after: 0).map(\.text) == ["kept"])
+        #expect(try await store.announcedKey("abcd") == nil, "an announcement whose announcer is unknown must not be trusted")
         #expect(try sqlite(p, "SELECT COUNT(*) FROM heartbeat_nonces") == "0")
     }
 
     @Test("a database from a newer receiver is refused with what to do")
-    func newerRefused() throws {
+    func newerRefused() async throws {
         let p = path()
-        _ = try ReceiverStore(path: p)
+        _ = try SQLiteReceiverStore(path: p)
         _ = try sqlite(p, "PRAGMA user_version = 99")
         do {
-            _ = try ReceiverStore(path: p)
+            _ = try SQLiteReceiverStore(path: p)
             Issue.record("opened a version-99 database")
         } catch {
             #expect("\(error)".contains("schema version 99") && "\(error)".contains("newer"), "\(error)")

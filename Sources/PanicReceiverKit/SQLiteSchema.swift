@@ -1,19 +1,12 @@
 import GRDB
 
-/// The receiver database's versioned schema (`PRAGMA user_version`). Each
+/// The SQLite database's versioned schema (`PRAGMA user_version`). Each
 /// step runs once, in order, in one transaction; a database written by a
-/// newer receiver is refused rather than guessed at.
-public enum ReceiverSchema {
+/// newer receiver is refused rather than guessed at. A single process owns
+/// an SQLite database, so opening it migrates it (the embedded default).
+public enum SQLiteSchema {
     /// The version this build writes and understands.
-    public static let current = 2
-
-    /// Why the receiver will not use a database.
-    public struct TooNew: Error, CustomStringConvertible {
-        public var found: Int
-        public var description: String {
-            "the database is at schema version \(found), newer than this receiver knows (\(ReceiverSchema.current)); run the newer panic-receiver or restore a backup"
-        }
-    }
+    public static let current = 3
 
     static let steps: [String] = [
         // 1: alerts, gateways, announced keys, the event log (the first release's tables).
@@ -40,12 +33,30 @@ public enum ReceiverSchema {
         CREATE TABLE heartbeat_nonces(gateway_id TEXT NOT NULL, id TEXT NOT NULL, created_s INTEGER NOT NULL, PRIMARY KEY(gateway_id, id));
         CREATE INDEX heartbeat_nonces_by_created ON heartbeat_nonces(created_s);
         """,
+        // 3: alerts unique on (gateway, id), not on the id alone (one gateway
+        // must not be able to pre-empt another's alert id), and the gateway
+        // registry (gateways and keys added with `panic-receiver gateways`).
+        """
+        CREATE TABLE alerts_v3(
+          gateway_id TEXT NOT NULL, id TEXT NOT NULL, sequence INTEGER NOT NULL, kind TEXT NOT NULL,
+          test INTEGER NOT NULL, occurred_at_ns INTEGER NOT NULL, received_at_ns INTEGER NOT NULL,
+          key_id TEXT NOT NULL, body BLOB NOT NULL, PRIMARY KEY(gateway_id, id));
+        INSERT INTO alerts_v3 SELECT gateway_id, id, sequence, kind, test, occurred_at_ns, received_at_ns, key_id, body FROM alerts;
+        DROP TABLE alerts;
+        ALTER TABLE alerts_v3 RENAME TO alerts;
+        CREATE INDEX alerts_by_gateway_sequence ON alerts(gateway_id, sequence);
+        CREATE TABLE registered_gateways(id TEXT PRIMARY KEY, site TEXT NOT NULL, enabled INTEGER NOT NULL DEFAULT 1, added_at_ns INTEGER NOT NULL);
+        CREATE TABLE registered_keys(key_id TEXT PRIMARY KEY, gateway_id TEXT NOT NULL REFERENCES registered_gateways(id) ON DELETE CASCADE,
+          public_key TEXT NOT NULL UNIQUE, added_at_ns INTEGER NOT NULL);
+        CREATE TABLE registry_version(version INTEGER NOT NULL);
+        INSERT INTO registry_version VALUES(0);
+        """,
     ]
 
     static func migrate(_ pool: DatabasePool) throws {
         try pool.write { db in
             let version = try Int.fetchOne(db, sql: "PRAGMA user_version") ?? 0
-            guard version <= current else { throw TooNew(found: version) }
+            guard version <= current else { throw SchemaMismatch(engine: "SQLite", found: version, expected: current) }
             for (i, sql) in steps.enumerated() where i + 1 > version {
                 try db.execute(sql: sql)
             }
@@ -54,7 +65,7 @@ public enum ReceiverSchema {
     }
 
     /// The schema version of an open database.
-    public static func version(_ pool: DatabasePool) throws -> Int {
+    static func version(_ pool: DatabasePool) throws -> Int {
         try pool.read { db in try Int.fetchOne(db, sql: "PRAGMA user_version") ?? 0 }
     }
 }
