@@ -9,7 +9,7 @@ BIN := .build/debug
 
 # Debian packages: C libraries the gateway links, tools the tests drive.
 APT_PACKAGES := libgpiod-dev libudev-dev gpiod udev socat libsqlite3-dev sqlite3 openssl python3 python3-venv \
-	dpkg-dev patchelf binutils debootstrap strace python3-seccomp util-linux
+	dpkg-dev patchelf binutils debootstrap strace python3-seccomp util-linux postgresql-15 postgresql-client-15
 # Python packages for test peers (independent implementations).
 PY_PACKAGES := pytest http-message-signatures requests cryptography pymodbus==3.16.1 pyserial==3.5 pysiaalarm==3.2.2
 
@@ -31,7 +31,7 @@ check-swift:
 ## deps: install Debian and Python packages that are missing (idempotent)
 deps: .build/.deps-apt $(VENV)/.deps-py
 
-.build/.deps-apt: scripts/install-deps.sh
+.build/.deps-apt: scripts/install-deps.sh Makefile
 	@mkdir -p .build
 	@bash scripts/install-deps.sh $(APT_PACKAGES)
 	@touch $@

@@ -97,7 +97,7 @@ public final class PostgresReceiverStore: ReceiverStore {
     /// Applies the missing schema steps (`panic-receiver migrate`): under an
     /// advisory lock, each step and its version bump in one transaction.
     /// Returns the versions before and after; refuses a newer database.
-    public func migrate() async throws -> (from: Int, to: Int) {
+    public func migrate(to target: Int = PostgresSchema.current) async throws -> (from: Int, to: Int) {
         try await client.withConnection { [logger] conn in
             try await conn.query("SELECT pg_advisory_lock(\(PostgresSchema.migrationLock))", logger: logger)
             do {
@@ -105,7 +105,7 @@ public final class PostgresReceiverStore: ReceiverStore {
                 let rows = try await conn.query("SELECT version FROM panic_schema", logger: logger).collect()
                 let from = try rows.first?.decode(Int.self) ?? 0
                 guard from <= PostgresSchema.current else { throw SchemaMismatch(engine: "PostgreSQL", found: from, expected: PostgresSchema.current) }
-                for (i, step) in PostgresSchema.steps.enumerated() where i + 1 > from {
+                for (i, step) in PostgresSchema.steps.enumerated() where i + 1 > from && i + 1 <= target {
                     try await conn.withTransaction(logger: logger) { tx in
                         for statement in PostgresSchema.statements(step) {
                             try await tx.query(PostgresQuery(unsafeSQL: statement), logger: logger)
@@ -115,7 +115,7 @@ public final class PostgresReceiverStore: ReceiverStore {
                     }
                 }
                 try await conn.query("SELECT pg_advisory_unlock(\(PostgresSchema.migrationLock))", logger: logger)
-                return (from, max(from, PostgresSchema.current))
+                return (from, max(from, min(target, PostgresSchema.current)))
             } catch {
                 _ = try? await conn.query("SELECT pg_advisory_unlock(\(PostgresSchema.migrationLock))", logger: logger)
                 throw error

@@ -36,9 +36,10 @@ struct Serve: AsyncParsableCommand {
         catch { FileHandle.standardError.write(Data("panic-receiver: \(error)\n".utf8)); throw ExitCode(1) }
         // A replica never serves against a schema it does not know; SQLite
         // was migrated as it opened (one process owns the file).
-        if let pg = server.store as? PostgresReceiverStore {
+        if let settings = cfg.postgres {
             do {
-                try await pg.withRunning { try await $0.checkReady() }
+                // A pool of its own: the server's runs once, in the service group.
+                try await PostgresReceiverStore(settings, logger: toolLogger()).withRunning { try await $0.checkReady() }
             } catch {
                 FileHandle.standardError.write(Data("panic-receiver: \(error)\n".utf8))
                 throw ExitCode(1)
@@ -64,7 +65,7 @@ struct DatabaseOption: ParsableArguments {
 
     /// Opens the store and runs `body` with it (with PostgreSQL's pool running).
     func withStore<T: Sendable>(_ body: @escaping @Sendable (any ReceiverStore) async throws -> T) async throws -> T {
-        let logger = Logger(label: "panic-receiver")
+        let logger = toolLogger()
         guard let config else { return try await body(try SQLiteReceiverStore(path: database)) }
         let cfg: ReceiverConfig
         do { cfg = try ReceiverConfig.load(path: config) }
@@ -82,14 +83,22 @@ struct Migrate: AsyncParsableCommand {
     @Option(name: .shortAndLong, help: "The receiver's configuration.")
     var config: String = "/etc/panic-receiver/receiver.toml"
 
+    @Option(help: "Stop at this version (to stage an upgrade; default: this build's).")
+    var to: Int?
+
+    func validate() throws {
+        if let to, !(1...PostgresSchema.current).contains(to) { throw ValidationError("--to must be 1...\(PostgresSchema.current)") }
+    }
+
     func run() async throws {
         let cfg: ReceiverConfig
         do { cfg = try ReceiverConfig.load(path: config) }
         catch { FileHandle.standardError.write(Data("\(error)\n".utf8)); throw ExitCode(2) }
         do {
-            let store = try ReceiverServer.openStore(cfg, logger: Logger(label: "panic-receiver"))
+            let store = try ReceiverServer.openStore(cfg, logger: toolLogger())
             if let pg = store as? PostgresReceiverStore {
-                let (from, to) = try await pg.withRunning { try await $0.migrate() }
+                let target = self.to ?? PostgresSchema.current
+                let (from, to) = try await pg.withRunning { try await $0.migrate(to: target) }
                 emit(from == to ? "schema is current (version \(to))" : "migrated the PostgreSQL schema from version \(from) to \(to)")
             } else {
                 emit("schema is current (SQLite version \(try await store.schemaVersion()))")
@@ -171,6 +180,13 @@ struct Status: AsyncParsableCommand {
             ].joined(separator: " "))
         }
     }
+}
+
+/// The command-line tools' logger: errors only (the pool's notices are for the daemon).
+func toolLogger() -> Logger {
+    var l = Logger(label: "panic-receiver")
+    l.logLevel = .error
+    return l
 }
 
 /// Writes a line to stdout unbuffered, so a pipe sees it at once.

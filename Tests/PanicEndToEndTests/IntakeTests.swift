@@ -46,6 +46,45 @@ struct IntakeTests {
         #expect(try await store.alerts().map(\.id) == [a.id])
     }
 
+    @Test("an alert is unique on (gateway, id): another gateway's alert with the same id is stored, not taken for a duplicate")
+    func uniquePerGateway() async throws {
+        let other = SigningKey.generate()
+        let both = Intake(verifier: SignatureVerifier(trusted: [TrustedKey(gatewayID: "gw-1", key: key.publicKey),
+                                                                TrustedKey(gatewayID: "gw-2", key: other.publicKey)]),
+                          store: store, authorities: ReceiverAuthorities(configured: ["r:80"], scheme: "http"),
+                          logger: Logger(label: "t"), observer: { _ in })
+        let id = ids.next(at: now)
+        func send(_ a: Alert, _ k: SigningKey) async throws -> Int {
+            let body = try WireFormat.encode(a)
+            let h = try MessageSigner(key: k).sign(method: "POST", targetURI: "http://r/v1/alerts", contentType: "application/json",
+                                                   body: body, created: now.secondsSinceEpoch, nonce: a.id)
+            let headers = ["content-type": "application/json", "content-digest": h.contentDigest, "signature-input": h.signatureInput, "signature": h.signature]
+            return await both.alert(SignedMessage(method: "POST", targetURI: "http://r/v1/alerts", body: body) { headers[$0] }, now: now).status
+        }
+        #expect(try await send(alert(1, gateway: "gw-1", id: id), key) == 201)
+        #expect(try await send(alert(1, gateway: "gw-2", id: id), other) == 201, "one gateway's id must not pre-empt another's alert")
+        #expect(try await send(alert(1, gateway: "gw-2", id: id), other) == 200)
+        #expect(try await store.alerts().count == 2)
+    }
+
+    @Test("gateways registered in the store are trusted once the directory loads them; disabled ones are not")
+    func registryKeys() async throws {
+        let g = SigningKey.generate()
+        let directory = KeyDirectory(configured: [])
+        try await store.changeRegistry(.add(id: "gw-9", site: "North", publicKeys: [g.publicKey.base64]), at: now)
+        #expect(directory.keys.isEmpty && !directory.isLoaded)
+        #expect(try await directory.refresh(from: store, logger: Logger(label: "t")))
+        #expect(directory.keys[g.publicKey.keyID]?.gatewayID == "gw-9")
+        #expect(try await directory.refresh(from: store, logger: Logger(label: "t")) == false, "an unchanged registry is not reloaded")
+        try await store.changeRegistry(.setEnabled(id: "gw-9", false), at: now)
+        #expect(try await directory.refresh(from: store, logger: Logger(label: "t")))
+        #expect(directory.keys.isEmpty && directory.isDisabled("gw-9"))
+        await #expect(throws: RegistryError.lastKey("gw-9")) {
+            try await store.changeRegistry(.removeKey(id: "gw-9", keyID: g.publicKey.keyID), at: now)
+        }
+        #expect(try await store.registeredGateways().first?.keys.count == 1, "a refused change leaves the registry as it was")
+    }
+
     @Test("a gateway's key cannot vouch for another gateway's alert")
     func foreignGateway() async throws {
         #expect(try await post(alert(1, gateway: "gw-2")).status == 401)

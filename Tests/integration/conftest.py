@@ -251,18 +251,25 @@ backoff_max_ms = 500
 
 
 def receiver_toml(*, port: int, database: Path, public_keys: list[str], time_window_s: int = 300,
-                  silent_after_intervals: int | None = None, authorities: list[str] | None = None) -> str:
+                  silent_after_intervals: int | None = None, authorities: list[str] | None = None,
+                  postgres: str | None = None, extra: str = "") -> str:
+    """The receiver's TOML; with `postgres` (a [postgresql] table) instead of the SQLite file."""
     keys = ", ".join(f'"{k}"' for k in public_keys)
-    extra = f"silent_after_intervals = {silent_after_intervals}\n" if silent_after_intervals is not None else ""
+    top = extra
+    if silent_after_intervals is not None:
+        top += f"silent_after_intervals = {silent_after_intervals}\n"
     if authorities:
-        extra += "authorities = [" + ", ".join(f'"{a}"' for a in authorities) + "]\n"
-    return f'''listen = "127.0.0.1:{port}"
-database = "{database}"
-time_window_s = {time_window_s}
-{extra}
-[[gateways]]
+        top += "authorities = [" + ", ".join(f'"{a}"' for a in authorities) + "]\n"
+    db_line = "" if postgres else f'database = "{database}"\n'
+    gateways = f'''[[gateways]]
 id = "{GATEWAY_ID}"
 public_keys = [{keys}]
+''' if public_keys else ""
+    return f'''listen = "127.0.0.1:{port}"
+{db_line}time_window_s = {time_window_s}
+{top}
+{gateways}
+{postgres or ""}
 '''
 
 
@@ -366,20 +373,22 @@ LISTEN_RE = re.compile(r"listening 127\.0\.0\.1:(\d+)|address=127\.0\.0\.1:(\d+)
 
 def start_receiver(procs: ProcessManager, tmp_path: Path, public_keys: list[str], port: int = 0,
                    silent_after_intervals: int | None = None, time_window_s: int = 300,
-                   timeout: float = 30, authorities: list[str] | None = None) -> Receiver:
+                   timeout: float = 30, authorities: list[str] | None = None,
+                   postgres: str | None = None, name: str = "receiver", extra: str = "") -> Receiver:
     """Starts `panic-receiver serve` and waits until /v1/health answers.
 
     The bound port is taken from the `listening 127.0.0.1:PORT` line on stdout
     or, failing that, from the `listening` notice the receiver logs on stderr
     (stdout is block-buffered when it is not a terminal; see
     test_receiver_stdout.py)."""
-    d = tmp_path / "receiver"
+    d = tmp_path / name
     d.mkdir(exist_ok=True)
     db = d / "receiver.db"
     cfg = d / f"receiver-{port}.toml"
     cfg.write_text(receiver_toml(port=port, database=db, public_keys=public_keys, time_window_s=time_window_s,
-                                 silent_after_intervals=silent_after_intervals, authorities=authorities))
-    p = procs.start("receiver", [binary("panic-receiver"), "serve", "--config", str(cfg)])
+                                 silent_after_intervals=silent_after_intervals, authorities=authorities,
+                                 postgres=postgres, extra=extra))
+    p = procs.start(name, [binary("panic-receiver"), "serve", "--config", str(cfg)])
 
     def bound_port():
         if not p.alive():
@@ -892,3 +901,19 @@ def receiver_rows(db: Path) -> list[dict]:
         out.append({"sequence": seq, "id": aid, "kind": kind, "test": test, "occurred_at_ns": occ,
                     "received_at_ns": rec, "body": doc})
     return out
+
+
+# ---------------------------------------------------------------------------
+# PostgreSQL (a private cluster for the whole session; see pg.py)
+# ---------------------------------------------------------------------------
+
+@pytest.fixture(scope="session")
+def pg_cluster():
+    from pg import PostgresCluster
+    cluster = PostgresCluster()
+    cluster.init()
+    cluster.start()
+    try:
+        yield cluster
+    finally:
+        cluster.destroy()
