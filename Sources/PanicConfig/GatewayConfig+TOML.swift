@@ -295,13 +295,25 @@ extension GatewayConfig {
         let initial = t.int("backoff_initial_ms", range: 10...60_000, unit: " ms") ?? 250
         let maximum = t.int("backoff_max_ms", range: 100...3_600_000, unit: " ms") ?? 30_000
         if maximum < initial { t.fail("backoff_max_ms", "must be at least backoff_initial_ms (\(initial))") }
+        var fallbacks: [String] = []
+        if let list = t.table.array(for: "fallback_urls") {
+            for (i, item) in list.enumerated() {
+                if let s = item.string, Validate.uplinkURL(s) == nil, s != url, !fallbacks.contains(s), fallbacks.count < 8 {
+                    fallbacks.append(s)
+                } else {
+                    t.fail("fallback_urls", "item \(i) must be another https://host[:port] of the same receiver (at most 8, none twice, not url itself)")
+                }
+            }
+        }
+        t.markConsumed("fallback_urls")
         t.rejectUnknownKeys()
         guard let name, let url else { return nil }
         return UplinkConfig(
             name: name, url: url, caFile: ca, clientCertificate: cert, clientKey: key,
             connectTimeoutMilliseconds: connect, requestTimeoutMilliseconds: request,
             heartbeatIntervalSeconds: heartbeat,
-            backoff: Backoff(initial: .milliseconds(Int64(initial)), maximum: .milliseconds(Int64(maximum))))
+            backoff: Backoff(initial: .milliseconds(Int64(initial)), maximum: .milliseconds(Int64(maximum))),
+            fallbackURLs: fallbacks)
     }
 }
 

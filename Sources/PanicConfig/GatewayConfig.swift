@@ -112,4 +112,10 @@ public struct UplinkConfig: Sendable, Equatable {
     public var requestTimeoutMilliseconds: Int
     public var heartbeatIntervalSeconds: Int
     public var backoff: Backoff
+    /// Other replicas of the same receiver (one database behind them all):
+    /// tried in turn, for the same alert, when one does not answer or answers 5xx.
+    public var fallbackURLs: [String] = []
+
+    /// `url`, then the fallbacks.
+    public var urls: [String] { [url] + fallbackURLs }
 }

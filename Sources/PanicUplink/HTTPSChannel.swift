@@ -17,6 +17,8 @@ public final class HTTPSChannel: DeliveryChannel {
     public let transport: HTTPSTransport
     private let clock: any GatewayClock
     private let makeHeartbeat: @Sendable () -> Heartbeat?
+    /// The index of the URL that answered last: the next request starts there.
+    private let answering = Locked(0)
 
     public init(config: UplinkConfig, signer: SignerBox, clock: any GatewayClock, heartbeat: @escaping @Sendable () -> Heartbeat?) throws {
         self.config = config
@@ -27,7 +29,11 @@ public final class HTTPSChannel: DeliveryChannel {
 
     public var destination: String { config.name }
     public var kind: String { "https" }
-    public var target: String { config.url }
+    /// The receiver URL that answered last (with several, which of them).
+    public var target: String {
+        let urls = config.urls, i = answering.value
+        return urls.count == 1 ? urls[0] : "\(urls[i]) (\(i + 1) of \(urls.count))"
+    }
     public var policy: DeliveryPolicy {
         DeliveryPolicy(backoff: config.backoff, heartbeatInterval: .seconds(Int64(config.heartbeatIntervalSeconds)),
                        clockTolerance: .seconds(5), maxClockCorrections: 1)
@@ -47,10 +53,34 @@ public final class HTTPSChannel: DeliveryChannel {
     }
 
     private func post(_ path: String, body: [UInt8], nonce: String, clockOffset: Nanoseconds) async -> AttemptResult {
-        let created = (clock.wallNow() + clockOffset).secondsSinceEpoch
-        let (outcome, serverTime) = await transport.send(path: path, body: body, nonce: nonce, created: created)
-        if Task.isCancelled, case .failed = outcome { return .cancelled }
-        return Self.result(outcome, serverTime: serverTime)
+        // Several URLs of one receiver (replicas on one database): the same
+        // request, re-signed for each, goes to the next one when one is down,
+        // answers 5xx or asks for a pause — one alert at a time, so order
+        // holds, and a copy that did arrive is a duplicate (200) there.
+        let count = transport.baseURLs.count, start = answering.value
+        var failures: [String] = []
+        for step in 0..<count {
+            let index = (start + step) % count
+            let created = (clock.wallNow() + clockOffset).secondsSinceEpoch
+            let (outcome, serverTime) = await transport.send(path: path, body: body, nonce: nonce, created: created, to: index)
+            if Task.isCancelled, case .failed = outcome { return .cancelled }
+            switch outcome {
+            case .failed(let reason) where step < count - 1:
+                failures.append("\(transport.baseURLs[index]): \(reason)")
+                continue
+            case .throttled(_, let reason) where step < count - 1:
+                failures.append("\(transport.baseURLs[index]): \(reason)")
+                continue
+            case .failed(let reason) where count > 1:
+                return Self.result(.failed(reason: (failures + ["\(transport.baseURLs[index]): \(reason)"]).joined(separator: "; ")), serverTime: nil)
+            case .failed, .throttled:
+                return Self.result(outcome, serverTime: serverTime)
+            case .accepted, .refused:
+                answering.value = index
+                return Self.result(outcome, serverTime: serverTime)
+            }
+        }
+        return .failed("no receiver URL", cause: "unreachable")
     }
 
     /// An HTTP outcome as a delivery result.

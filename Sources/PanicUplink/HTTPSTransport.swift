@@ -11,7 +11,10 @@ import PanicSigning
 /// Posts signed JSON to one receiver over HTTPS (or HTTP to loopback) with
 /// certificate verification always on.
 public final class HTTPSTransport: Sendable {
-    public let baseURL: String
+    /// The first receiver URL.
+    public var baseURL: String { baseURLs[0] }
+    /// Every receiver URL, in the order the uplink names them.
+    public let baseURLs: [String]
     private let client: HTTPClient
     private let signer: SignerBox
     private let requestTimeout: TimeAmount
@@ -34,15 +37,15 @@ public final class HTTPSTransport: Sendable {
         cfg.httpVersion = .http1Only
         self.client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: cfg)
         self.signer = signer
-        self.baseURL = config.url.hasSuffix("/") ? String(config.url.dropLast()) : config.url
+        self.baseURLs = config.urls.map { $0.hasSuffix("/") ? String($0.dropLast()) : $0 }
         self.requestTimeout = .milliseconds(Int64(config.requestTimeoutMilliseconds))
     }
 
     /// Signs `body` with `created` (Unix seconds) and posts it to `path`: the
     /// outcome, and the receiver's `server_time` when it refused the
     /// signature's time and said what its clock reads (range-checked).
-    public func send(path: String, body: [UInt8], nonce: String, created now: Int64) async -> (HTTPOutcome, Int64?) {
-        let target = baseURL + path
+    public func send(path: String, body: [UInt8], nonce: String, created now: Int64, to base: Int = 0) async -> (HTTPOutcome, Int64?) {
+        let target = baseURLs[min(max(base, 0), baseURLs.count - 1)] + path
         let headers: SignatureHeaders
         do {
             headers = try signer.current.sign(method: "POST", targetURI: target, contentType: "application/json", body: body, created: now, nonce: nonce)

@@ -372,3 +372,41 @@ def test_three_replicas_lose_nothing_through_a_kill_and_a_database_restart(pg_cl
         assert [r[0] for r in rows] == acked[gid], f"{gid}: every acknowledged alert stored exactly once, in order"
     assert pg_cluster.psql("SELECT COUNT(*) FROM events WHERE type IN ('gap', 'seq-reuse')", db) == "0", \
         pg_cluster.psql("SELECT text FROM events WHERE type IN ('gap', 'seq-reuse')", db)
+
+
+# ---------------------------------------------------------------------------
+# A real gateway failing over between replica URLs
+# ---------------------------------------------------------------------------
+
+def test_a_gateway_moves_to_the_next_replica_url_for_the_same_alert_in_order_and_once(pg_cluster, tmp_path, procs, control_dir):
+    from conftest import Button, control_status, free_port, make_control_gateway, start_gateway, wait_for_control
+    db = migrated(pg_cluster, tmp_path)
+    key = keygen(tmp_path / "gw.key")
+    a, b = replicas(procs, tmp_path, pg_cluster, db, [key.public_b64], n=2)
+    dead = f"http://127.0.0.1:{free_port()}"  # the first URL: nobody listens
+    sock = control_dir / "gw.sock"
+    setup = make_control_gateway(tmp_path, dead, key, sock,
+                                 uplink_toml=f'fallback_urls = ["{a.base_url}", "{b.base_url}"]\nconnect_timeout_ms = 300')
+    gw = start_gateway(procs, setup)
+    wait_for_control(sock, gw)
+    button = Button(setup.fifo)
+
+    def stored() -> list[list[str]]:
+        return pg_cluster.rows(db, f"SELECT sequence, id FROM alerts WHERE gateway_id = '{GATEWAY_ID}' ORDER BY sequence")
+
+    def uplink_url() -> str:
+        return control_status(sock)["uplinks"][0]["url"]
+
+    button.press(); button.release()
+    wait_until(lambda: len(stored()) == 2, 15, "the first press and its restore to reach a replica")
+    wait_until(lambda: uplink_url() == f"{a.base_url} (2 of 3)", 5, "status to name the replica that answered")
+
+    a.proc.popen.send_signal(signal.SIGKILL)
+    a.proc.popen.wait(timeout=10)
+    button.press(); button.release()
+    wait_until(lambda: len(stored()) == 4, 20, "the second press to reach the other replica")
+    assert uplink_url() == f"{b.base_url} (3 of 3)"
+    rows = stored()
+    assert [int(r[0]) for r in rows] == [1, 2, 3, 4], rows
+    assert len({r[1] for r in rows}) == 4
+    assert pg_cluster.psql("SELECT COUNT(*) FROM events WHERE type IN ('gap', 'seq-reuse')", db) == "0"
