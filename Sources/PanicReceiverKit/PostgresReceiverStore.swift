@@ -61,20 +61,23 @@ public final class PostgresReceiverStore: ReceiverStore {
         let box = Locked<CheckedContinuation<T, any Error>?>(nil)
         return try await withCheckedThrowingContinuation { continuation in
             box.value = continuation
-            let work = Task {
+            let work = Locked<Task<Void, Never>?>(nil)
+            // The deadline is cancelled when the work answers: no sleeping
+            // task per request is left behind under load.
+            let deadline = Task {
+                try? await Task.sleep(for: limit)
+                guard !Task.isCancelled, let c = box.mutate({ $0.take() }) else { return }
+                work.value?.cancel()
+                c.resume(throwing: StoreUnavailable(what: what, after: limit))
+            }
+            work.value = Task {
                 do {
                     let value = try await op()
                     box.mutate { $0.take() }?.resume(returning: value)
                 } catch {
                     box.mutate { $0.take() }?.resume(throwing: error)
                 }
-            }
-            Task {
-                try? await Task.sleep(for: limit)
-                if let c = box.mutate({ $0.take() }) {
-                    work.cancel()
-                    c.resume(throwing: StoreUnavailable(what: what, after: limit))
-                }
+                deadline.cancel()
             }
         }
     }
