@@ -55,31 +55,8 @@ public final class PostgresReceiverStore: ReceiverStore {
         }
     }
 
-    /// `op` within `limit`, or `StoreUnavailable`: a database that does not
-    /// answer must turn into a 503 the gateway retries, not a hung request.
     func timed<T: Sendable>(_ what: String, _ limit: Duration = StoreDeadline.request, _ op: @escaping @Sendable () async throws -> T) async throws -> T {
-        let box = Locked<CheckedContinuation<T, any Error>?>(nil)
-        return try await withCheckedThrowingContinuation { continuation in
-            box.value = continuation
-            let work = Locked<Task<Void, Never>?>(nil)
-            // The deadline is cancelled when the work answers: no sleeping
-            // task per request is left behind under load.
-            let deadline = Task {
-                try? await Task.sleep(for: limit)
-                guard !Task.isCancelled, let c = box.mutate({ $0.take() }) else { return }
-                work.value?.cancel()
-                c.resume(throwing: StoreUnavailable(what: what, after: limit))
-            }
-            work.value = Task {
-                do {
-                    let value = try await op()
-                    box.mutate { $0.take() }?.resume(returning: value)
-                } catch {
-                    box.mutate { $0.take() }?.resume(throwing: error)
-                }
-                deadline.cancel()
-            }
-        }
+        try await withDeadline(what, limit, op)
     }
 
     // MARK: Schema

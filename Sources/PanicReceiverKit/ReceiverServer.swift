@@ -93,7 +93,7 @@ public struct ReceiverServer: Sendable {
             if drain.isDraining { return Self.respond(.json(503, ["ready": "false", "reason": "shutting down"], retryAfter: 1)) }
             if !directory.isLoaded { return Self.respond(.json(503, ["ready": "false", "reason": "gateway registry not loaded yet"], retryAfter: 1)) }
             do {
-                try await Self.within(.seconds(2)) { try await store.checkReady() }
+                try await withDeadline("readiness check", .seconds(2)) { try await store.checkReady() }
                 return Self.respond(.json(200, ["ready": "true", "engine": store.engine]))
             } catch {
                 return Self.respond(.json(503, ["ready": "false", "reason": "\(error)"], retryAfter: 1))
@@ -144,17 +144,6 @@ public struct ReceiverServer: Sendable {
         var ts = timespec()
         clock_gettime(CLOCK_REALTIME, &ts)
         return WallTime(nanosecondsSinceEpoch: Int64(ts.tv_sec) * 1_000_000_000 + Int64(ts.tv_nsec))
-    }
-
-    /// `op`, or an error after `limit`.
-    static func within(_ limit: Duration, _ op: @escaping @Sendable () async throws -> Void) async throws {
-        try await withThrowingTaskGroup(of: Bool.self) { group in
-            group.addTask { try await op(); return true }
-            group.addTask { try await Task.sleep(for: limit); return false }
-            let finished = try await group.next() ?? false
-            group.cancelAll()
-            if !finished { throw StoreUnavailable(what: "readiness check", after: limit) }
-        }
     }
 
     static func handle(_ request: Request, scheme: String, maxBody: Int, _ body: (SignedMessage) async -> IntakeResponse) async throws -> Response {
