@@ -107,6 +107,8 @@ let package = Package(
             .product(name: "SwiftASN1", package: "swift-asn1"),
             .product(name: "Crypto", package: "swift-crypto"),
         ]),
+        // A private PostgreSQL cluster (initdb, pg_ctl) for benchmarks and tests.
+        .target(name: "PanicDevPostgres"),
         // The daemon: wires inputs, outbox and uplinks into services.
         .target(name: "PanicGatewayKit", dependencies: [
             "PanicCore", "PanicConfig", "PanicPlatform", "PanicSigning", "PanicOutbox",
@@ -147,7 +149,11 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "panic-bench", dependencies: [
-            "PanicGatewayKit", "PanicReceiverKit", "PanicDevCerts", "PanicDemo",
+            "PanicGatewayKit", "PanicReceiverKit", "PanicDevCerts", "PanicDemo", "PanicDevPostgres",
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "PostgresNIO", package: "postgres-nio"),
         ]),
         // libFuzzer harnesses, run by scripts/fuzz.sh (make fuzz). A plain build
         // makes a program that only replays files through a harness.
@@ -165,7 +171,7 @@ let package = Package(
         .testTarget(name: "PanicDeliveryTests", dependencies: ["PanicDelivery", "PanicOutbox", "PanicCore"]),
         .testTarget(name: "PanicDC09Tests", dependencies: ["PanicDC09", "PanicDelivery", "PanicConfig", "PanicOutbox"]),
         .testTarget(name: "PanicEndToEndTests", dependencies: [
-            "PanicGatewayKit", "PanicReceiverKit", "PanicDevCerts", "PanicDemo",
+            "PanicGatewayKit", "PanicReceiverKit", "PanicDevCerts", "PanicDemo", "PanicDevPostgres",
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
     ]

@@ -14,8 +14,9 @@ import ServiceLifecycle
 
 /// `make bench`: durable-accept latency against a bare fsync, burst
 /// throughput through the real writer, press-to-acknowledgement over
-/// loopback TLS, and the daemon's resident memory. Prints percentiles and
-/// writes .build/bench-results.json.
+/// loopback TLS, the daemon's resident memory, and the receiver's intake on
+/// SQLite and PostgreSQL (`ReceiverBench`). Prints percentiles and writes
+/// .build/bench-results.json.
 @main
 struct PanicBench {
     static func main() async throws {
@@ -25,6 +26,13 @@ struct PanicBench {
         var results: [String: Any] = ["machine": machineDescription(), "command": "make bench", "date": Date().description]
         print("panic-gateway benchmarks — \(machineDescription().sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }.joined(separator: ", "))\n")
 
+        // `panic-bench receiver`: only the receiver's figures.
+        let receiverOnly = CommandLine.arguments.dropFirst().first == "receiver"
+        if receiverOnly {
+            results["receiver"] = try await ReceiverBench(dir: dir).run()
+            try writeResults(results)
+            return
+        }
         let fsync = try fsyncBaseline(dir: dir, n: 500)
         print("bare write+fdatasync on the state filesystem   \(fsync.line)")
         let accept = try acceptLatency(dir: dir, n: 1000)
@@ -42,11 +50,17 @@ struct PanicBench {
                      rss, memory["RssAnon"] ?? -1, memory["RssFile"] ?? -1))
         print("  target: under 30 MB resident: \(rss * 1.048576 < 30 ? "met" : "NOT met")")
 
+        results["receiver"] = try await ReceiverBench(dir: dir).run()
+
         results["fsync_ms"] = encode(fsync)
         results["accept_ms"] = encode(accept)
         results["burst"] = ["alerts": burst.n, "ms": burst.ms, "alerts_per_s": burst.rate, "commits": burst.commits]
         results["press_to_ack_ms"] = encode(e2e)
         results["daemon_memory_mib"] = memory
+        try writeResults(results)
+    }
+
+    static func writeResults(_ results: [String: Any]) throws {
         let data = try JSONSerialization.data(withJSONObject: results, options: [.prettyPrinted, .sortedKeys])
         try? FileManager.default.createDirectory(atPath: ".build", withIntermediateDirectories: true)
         try data.write(to: URL(fileURLWithPath: ".build/bench-results.json"))
