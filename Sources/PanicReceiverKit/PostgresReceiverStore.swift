@@ -56,7 +56,19 @@ public final class PostgresReceiverStore: ReceiverStore {
     }
 
     func timed<T: Sendable>(_ what: String, _ limit: Duration = StoreDeadline.request, _ op: @escaping @Sendable () async throws -> T) async throws -> T {
-        try await withDeadline(what, limit, op)
+        try await withDeadline(what, limit) { try await Self.unwrappingTransaction(op) }
+    }
+
+    /// What a transaction's body threw — a `RegistryError` that says what to
+    /// do — rather than postgres-nio's wrapper around it, when the rollback
+    /// went through (the wrapper alone buries the message an operator needs).
+    static func unwrappingTransaction<T>(_ op: () async throws -> T) async throws -> T {
+        do {
+            return try await op()
+        } catch let e as PostgresTransactionError {
+            if let body = e.closureError, e.beginError == nil, e.rollbackError == nil, e.commitError == nil { throw body }
+            throw e
+        }
     }
 
     // MARK: Schema
@@ -86,13 +98,13 @@ public final class PostgresReceiverStore: ReceiverStore {
                 let from = try rows.first?.decode(Int.self) ?? 0
                 guard from <= PostgresSchema.current else { throw SchemaMismatch(engine: "PostgreSQL", found: from, expected: PostgresSchema.current) }
                 for (i, step) in PostgresSchema.steps.enumerated() where i + 1 > from && i + 1 <= target {
-                    try await conn.withTransaction(logger: logger) { tx in
+                    try await Self.unwrappingTransaction { try await conn.withTransaction(logger: logger) { tx in
                         for statement in PostgresSchema.statements(step) {
                             try await tx.query(PostgresQuery(unsafeSQL: statement), logger: logger)
                         }
                         try await tx.query("DELETE FROM panic_schema", logger: logger)
                         try await tx.query("INSERT INTO panic_schema VALUES(\(i + 1))", logger: logger)
-                    }
+                    } }
                 }
                 try await conn.query("SELECT pg_advisory_unlock(\(PostgresSchema.migrationLock))", logger: logger)
                 return (from, max(from, min(target, PostgresSchema.current)))

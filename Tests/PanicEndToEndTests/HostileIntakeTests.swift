@@ -18,6 +18,10 @@ struct HostileIntakeTests {
     init() throws { store = try SQLiteReceiverStore(path: path) }
 
     func intake(keys: [(String, SigningKey)]? = nil, rate: Int = 1_000, burst: Int = 1_000) -> Intake {
+        intake(store, keys: keys, rate: rate, burst: burst)
+    }
+
+    func intake(_ store: any ReceiverStore, keys: [(String, SigningKey)]? = nil, rate: Int = 1_000, burst: Int = 1_000) -> Intake {
         let trusted = (keys ?? [("gw-1", key)]).map { TrustedKey(gatewayID: $0.0, key: $0.1.publicKey) }
         return Intake(verifier: SignatureVerifier(trusted: trusted), store: store,
                       authorities: ReceiverAuthorities(configured: ["r:80"], scheme: "http"),
@@ -56,21 +60,23 @@ struct HostileIntakeTests {
         await i.heartbeat(try message(try WireFormat.encode(b), path: "/v1/heartbeats", nonce: b.id, signer: signer), now: now)
     }
 
-    @Test("created = Int64.min with a known keyid is refused as malformed, not a crash (#11.1)")
-    func createdAtTheEndOfInt64() async throws {
-        let i = intake()
-        let a = alert(1)
-        for created in ["-9223372036854775808", "9223372036854775807", "-1", "99999999999999999999"] {
-            let m = try message(try WireFormat.encode(a), path: "/v1/alerts", nonce: a.id) {
-                $0.replacingOccurrences(of: "created=\(now.secondsSinceEpoch)", with: "created=\(created)")
+    @Test("created = Int64.min with a known keyid is refused as malformed, not a crash (#11.1)", arguments: ReceiverEngine.allCases)
+    func createdAtTheEndOfInt64(engine: ReceiverEngine) async throws {
+        try await withFreshStore(engine) { (store: any ReceiverStore) async throws -> Void in
+            let i = intake(store)
+            let a = alert(1)
+            for created in ["-9223372036854775808", "9223372036854775807", "-1", "99999999999999999999"] {
+                let m = try message(try WireFormat.encode(a), path: "/v1/alerts", nonce: a.id) {
+                    $0.replacingOccurrences(of: "created=\(now.secondsSinceEpoch)", with: "created=\(created)")
+                }
+                let r = await i.alert(m, now: now)
+                #expect(r.status == 400, "created=\(created): \(r.body)")
             }
-            let r = await i.alert(m, now: now)
-            #expect(r.status == 400, "created=\(created): \(r.body)")
+            // In range but far outside the window: 401 naming the receiver's time.
+            let old = await i.alert(try message(try WireFormat.encode(a), path: "/v1/alerts", nonce: a.id, created: 0), now: now)
+            #expect(old.status == 401 && old.body.contains("server_time"))
+            #expect(try await store.alerts().isEmpty)
         }
-        // In range but far outside the window: 401 naming the receiver's time.
-        let old = await i.alert(try message(try WireFormat.encode(a), path: "/v1/alerts", nonce: a.id, created: 0), now: now)
-        #expect(old.status == 401 && old.body.contains("server_time"))
-        #expect(try await store.alerts().isEmpty)
     }
 
     @Test("a sequence near Int64.max is refused; the gateway's next alert and a restart still work (#11.3)")
@@ -96,82 +102,95 @@ struct HostileIntakeTests {
         #expect(try await store.status().count == 1)
     }
 
-    @Test("out-of-range body fields are 400 and nothing is stored (#11.3)")
-    func bodyFields() async throws {
-        let i = intake()
-        for change: (inout Alert) -> Void in [{ $0.zone = -5 }, { $0.area = 123_456 }, { $0.kind = .heartbeat }, { $0.version = 999 },
-                                               { $0.input = "x\u{1B}[2J" }, { $0.site = "fake\n2026 gw-2 ALERT" }] {
-            #expect(try await post(i, alert(1, change)).status == 400)
+    @Test("out-of-range body fields are 400 and nothing is stored (#11.3)", arguments: ReceiverEngine.allCases)
+    func bodyFields(engine: ReceiverEngine) async throws {
+        try await withFreshStore(engine) { (store: any ReceiverStore) async throws -> Void in
+            let i = intake(store)
+            for change: (inout Alert) -> Void in [{ $0.zone = -5 }, { $0.area = 123_456 }, { $0.kind = .heartbeat }, { $0.version = 999 },
+                                                   { $0.input = "x\u{1B}[2J" }, { $0.site = "fake\n2026 gw-2 ALERT" }] {
+                #expect(try await post(i, alert(1, change)).status == 400)
+            }
+            let a = alert(1)
+            for date in ["1677-09-22T00:00:00.000000Z", "2263-01-01T00:00:00.000000Z", "2026-02-31T00:00:00.000000Z"] {
+                let body = String(decoding: try WireFormat.encode(a), as: UTF8.self).replacingOccurrences(of: a.occurredAt.rfc3339, with: date)
+                #expect(await i.alert(try message(Array(body.utf8), path: "/v1/alerts", nonce: a.id), now: now).status == 400, "\(date)")
+            }
+            #expect(try await post(i, beat { $0.intervalSeconds = 3_100_000_000 }).status == 400)
+            #expect(try await store.alerts().isEmpty)
+            #expect(try await store.status().isEmpty)
         }
-        let a = alert(1)
-        for date in ["1677-09-22T00:00:00.000000Z", "2263-01-01T00:00:00.000000Z", "2026-02-31T00:00:00.000000Z"] {
-            let body = String(decoding: try WireFormat.encode(a), as: UTF8.self).replacingOccurrences(of: a.occurredAt.rfc3339, with: date)
-            #expect(await i.alert(try message(Array(body.utf8), path: "/v1/alerts", nonce: a.id), now: now).status == 400, "\(date)")
+    }
+
+    @Test("a key announced in a heartbeat is trusted only while its announcer is configured; it cannot announce another (#11.4)", arguments: ReceiverEngine.allCases)
+    func keyRevocation(engine: ReceiverEngine) async throws {
+        try await withFreshStore(engine) { (store: any ReceiverStore) async throws -> Void in
+            let next = SigningKey.generate(), third = SigningKey.generate(), replacement = SigningKey.generate()
+            let i = intake(store)
+            #expect(try await post(i, beat { $0.nextPublicKey = next.publicKey.base64 }).status == 200)
+            #expect(try await post(i, alert(1), signer: next).status == 201)
+            // The announced key announces a third: ignored.
+            #expect(try await post(i, beat { $0.nextPublicKey = third.publicKey.base64 }, signer: next).status == 200)
+            #expect(try await post(i, alert(2), signer: third).status == 401)
+            // The operator replaces the old key: what it announced is revoked with it.
+            let replaced = intake(store, keys: [("gw-1", replacement)])
+            #expect(try await post(replaced, alert(3), signer: next).status == 401)
+            #expect(try await post(replaced, alert(4), signer: replacement).status == 201)
+            // The gateway removed altogether: nothing it announced works either.
+            let removed = intake(store, keys: [("gw-other", SigningKey.generate())])
+            #expect(try await post(removed, alert(5), signer: next).status == 401)
         }
-        #expect(try await post(i, beat { $0.intervalSeconds = 3_100_000_000 }).status == 400)
-        #expect(try await store.alerts().isEmpty)
-        #expect(try await store.status().isEmpty)
     }
 
-    @Test("a key announced in a heartbeat is trusted only while its announcer is configured; it cannot announce another (#11.4)")
-    func keyRevocation() async throws {
-        let next = SigningKey.generate(), third = SigningKey.generate(), replacement = SigningKey.generate()
-        let i = intake()
-        #expect(try await post(i, beat { $0.nextPublicKey = next.publicKey.base64 }).status == 200)
-        #expect(try await post(i, alert(1), signer: next).status == 201)
-        // The announced key announces a third: ignored.
-        #expect(try await post(i, beat { $0.nextPublicKey = third.publicKey.base64 }, signer: next).status == 200)
-        #expect(try await post(i, alert(2), signer: third).status == 401)
-        // The operator replaces the old key: what it announced is revoked with it.
-        let replaced = intake(keys: [("gw-1", replacement)])
-        #expect(try await post(replaced, alert(3), signer: next).status == 401)
-        #expect(try await post(replaced, alert(4), signer: replacement).status == 201)
-        // The gateway removed altogether: nothing it announced works either.
-        let removed = intake(keys: [("gw-other", SigningKey.generate())])
-        #expect(try await post(removed, alert(5), signer: next).status == 401)
+    @Test("a newer announcement replaces the older: one announced key per gateway (#11.4)", arguments: ReceiverEngine.allCases)
+    func oneAnnouncementPerGateway(engine: ReceiverEngine) async throws {
+        try await withFreshStore(engine) { (store: any ReceiverStore) async throws -> Void in
+            let first = SigningKey.generate(), second = SigningKey.generate()
+            let i = intake(store)
+            #expect(try await post(i, beat { $0.nextPublicKey = first.publicKey.base64 }).status == 200)
+            #expect(try await post(i, beat { $0.nextPublicKey = second.publicKey.base64 }).status == 200)
+            #expect(try await post(i, alert(1), signer: first).status == 401)
+            #expect(try await post(i, alert(2), signer: second).status == 201)
+            #expect(try await store.announcedKey(first.publicKey.keyID) == nil, "the older announcement is gone")
+            #expect(try await store.announcedKey(second.publicKey.keyID)?.gatewayID == "gw-1")
+        }
     }
 
-    @Test("a newer announcement replaces the older: one announced key per gateway (#11.4)")
-    func oneAnnouncementPerGateway() async throws {
-        let first = SigningKey.generate(), second = SigningKey.generate()
-        let i = intake()
-        #expect(try await post(i, beat { $0.nextPublicKey = first.publicKey.base64 }).status == 200)
-        #expect(try await post(i, beat { $0.nextPublicKey = second.publicKey.base64 }).status == 200)
-        #expect(try await post(i, alert(1), signer: first).status == 401)
-        #expect(try await post(i, alert(2), signer: second).status == 201)
-        #expect(try sqliteRows("SELECT COUNT(*) FROM announced_keys") == "1")
+    @Test("the same signed heartbeat twice counts once: a replay cannot hide silence (#11.10)", arguments: ReceiverEngine.allCases)
+    func heartbeatReplay(engine: ReceiverEngine) async throws {
+        try await withFreshStore(engine) { (store: any ReceiverStore) async throws -> Void in
+            let i = intake(store)
+            let b = beat()
+            let m = try message(try WireFormat.encode(b), path: "/v1/heartbeats", nonce: b.id)
+            #expect(await i.heartbeat(m, now: now).status == 200)
+            let later = WallTime(secondsSinceEpoch: now.secondsSinceEpoch + 200)
+            let replay = await i.heartbeat(m, now: later)
+            #expect(replay.status == 200 && replay.body.contains("duplicate"))
+            #expect(try await store.status().first?.lastHeartbeat == now)
+            // A heartbeat whose nonce is not its id is malformed.
+            let other = try message(try WireFormat.encode(beat()), path: "/v1/heartbeats", nonce: ids.next(at: now))
+            #expect(await i.heartbeat(other, now: now).status == 400)
+        }
     }
 
-    @Test("the same signed heartbeat twice counts once: a replay cannot hide silence (#11.10)")
-    func heartbeatReplay() async throws {
-        let i = intake()
-        let b = beat()
-        let m = try message(try WireFormat.encode(b), path: "/v1/heartbeats", nonce: b.id)
-        #expect(await i.heartbeat(m, now: now).status == 200)
-        let later = WallTime(secondsSinceEpoch: now.secondsSinceEpoch + 200)
-        let replay = await i.heartbeat(m, now: later)
-        #expect(replay.status == 200 && replay.body.contains("duplicate"))
-        #expect(try await store.status().first?.lastHeartbeat == now)
-        // A heartbeat whose nonce is not its id is malformed.
-        let other = try message(try WireFormat.encode(beat()), path: "/v1/heartbeats", nonce: ids.next(at: now))
-        #expect(await i.heartbeat(other, now: now).status == 400)
+    @Test("a request signed for another receiver's authority is refused (#11.11)", arguments: ReceiverEngine.allCases)
+    func targetURI(engine: ReceiverEngine) async throws {
+        try await withFreshStore(engine) { (store: any ReceiverStore) async throws -> Void in
+            let i = intake(store)
+            #expect(try await post(i, alert(1), target: "http://other-receiver.example").status == 401)
+            #expect(try await post(i, alert(1), target: "http://r:8080").status == 401)
+            #expect(try await post(i, alert(1), target: "http://R:80").status == 201)
+        }
     }
 
-    @Test("a request signed for another receiver's authority is refused (#11.11)")
-    func targetURI() async throws {
-        let i = intake()
-        #expect(try await post(i, alert(1), target: "http://other-receiver.example").status == 401)
-        #expect(try await post(i, alert(1), target: "http://r:8080").status == 401)
-        #expect(try await post(i, alert(1), target: "http://R:80").status == 201)
-    }
-
-    @Test("a gateway over its rate gets 429 with Retry-After, and nothing more is stored (#11.13)")
-    func rateLimit() async throws {
-        let i = intake(rate: 1, burst: 3)
-        for s in 1...3 { #expect(try await post(i, alert(Int64(s))).status == 201) }
-        let r = try await post(i, alert(4))
-        #expect(r.status == 429 && (r.retryAfterSeconds ?? 0) >= 1)
-        #expect(try await store.alerts().count == 3)
+    @Test("a gateway over its rate gets 429 with Retry-After, and nothing more is stored (#11.13)", arguments: ReceiverEngine.allCases)
+    func rateLimit(engine: ReceiverEngine) async throws {
+        try await withFreshStore(engine) { (store: any ReceiverStore) async throws -> Void in
+            let i = intake(store, rate: 1, burst: 3)
+            for s in 1...3 { #expect(try await post(i, alert(Int64(s))).status == 201) }
+            let r = try await post(i, alert(4))
+            #expect(r.status == 429 && (r.retryAfterSeconds ?? 0) >= 1)
+            #expect(try await store.alerts().count == 3)
+        }
     }
 
     @Test("a token bucket refills at its rate, caps at its burst, and never runs backwards with the clock")
