@@ -11,7 +11,7 @@ BIN := .build/debug
 APT_PACKAGES := libgpiod-dev libudev-dev gpiod udev socat libsqlite3-dev sqlite3 openssl python3 python3-venv \
 	dpkg-dev patchelf binutils debootstrap strace python3-seccomp util-linux postgresql-15 postgresql-client-15
 # Python packages for test peers (independent implementations).
-PY_PACKAGES := pytest http-message-signatures requests cryptography pymodbus==3.16.1 pyserial==3.5 pysiaalarm==3.2.2
+PY_PACKAGES := pytest http-message-signatures requests cryptography pymodbus==3.16.1 pyserial==3.5 pysiaalarm==3.2.2 psycopg[binary]==3.2.13
 
 .PHONY: all check-swift deps build demo test test-swift test-integration test-deploy check-libgpiod2 check-udev-rules hil deb bench fuzz test-fuzz clean
 
@@ -36,7 +36,7 @@ deps: .build/.deps-apt $(VENV)/.deps-py
 	@bash scripts/install-deps.sh $(APT_PACKAGES)
 	@touch $@
 
-$(VENV)/.deps-py: .build/.deps-apt
+$(VENV)/.deps-py: .build/.deps-apt Makefile
 	@test -x $(PY) || python3 -m venv $(VENV)
 	@$(PY) -m pip install --quiet --disable-pip-version-check $(PY_PACKAGES)
 	@touch $@

@@ -356,11 +356,23 @@ class Button:
 # Receiver
 # ---------------------------------------------------------------------------
 
+@dataclass(frozen=True)
+class PgDatabase:
+    """A receiver's PostgreSQL database, where a receiver on SQLite has its
+    file: `query`, `receiver_status` and `receiver_tail` read either."""
+    cluster: object
+    name: str
+    config: Path
+
+    def exists(self) -> bool:
+        return True
+
+
 @dataclass
 class Receiver:
     proc: Proc
     port: int
-    database: Path
+    database: Path | PgDatabase
     config: Path
 
     @property
@@ -374,20 +386,31 @@ LISTEN_RE = re.compile(r"listening 127\.0\.0\.1:(\d+)|address=127\.0\.0\.1:(\d+)
 def start_receiver(procs: ProcessManager, tmp_path: Path, public_keys: list[str], port: int = 0,
                    silent_after_intervals: int | None = None, time_window_s: int = 300,
                    timeout: float = 30, authorities: list[str] | None = None,
-                   postgres: str | None = None, name: str = "receiver", extra: str = "") -> Receiver:
+                   postgres: str | None = None, name: str = "receiver", extra: str = "",
+                   engine=None) -> Receiver:
     """Starts `panic-receiver serve` and waits until /v1/health answers.
 
     The bound port is taken from the `listening 127.0.0.1:PORT` line on stdout
     or, failing that, from the `listening` notice the receiver logs on stderr
     (stdout is block-buffered when it is not a terminal; see
-    test_receiver_stdout.py)."""
+    test_receiver_stdout.py).
+
+    `engine` is the `receiver_engine` fixture's value: None for SQLite, or
+    the PostgreSQL cluster, on which a fresh database is made and migrated."""
     d = tmp_path / name
     d.mkdir(exist_ok=True)
-    db = d / "receiver.db"
+    db: Path | PgDatabase = d / "receiver.db"
     cfg = d / f"receiver-{port}.toml"
+    pg_name = None
+    if engine is not None and postgres is None:
+        from pg import postgres_toml
+        pg_name = engine.create_database()
+        postgres = postgres_toml(engine, pg_name)
     cfg.write_text(receiver_toml(port=port, database=db, public_keys=public_keys, time_window_s=time_window_s,
                                  silent_after_intervals=silent_after_intervals, authorities=authorities,
                                  postgres=postgres, extra=extra))
+    if pg_name is not None:
+        db = migrate_postgres(engine, pg_name, cfg)
     p = procs.start(name, [binary("panic-receiver"), "serve", "--config", str(cfg)])
 
     def bound_port():
@@ -407,14 +430,26 @@ def start_receiver(procs: ProcessManager, tmp_path: Path, public_keys: list[str]
     return Receiver(proc=p, port=actual, database=db, config=cfg)
 
 
-def receiver_status(db: Path) -> list[dict]:
-    cp = run([binary("panic-receiver"), "status", "--database", str(db), "--json"], timeout=30)
+def migrate_postgres(cluster, name: str, cfg: Path) -> PgDatabase:
+    """`panic-receiver migrate` with the receiver's configuration `cfg`, which
+    names database `name` on `cluster`."""
+    cp = run([binary("panic-receiver"), "migrate", "--config", str(cfg)], timeout=60)
+    assert cp.returncode == 0, f"migrate failed ({cp.returncode}): {cp.stderr}"
+    return PgDatabase(cluster, name, cfg)
+
+
+def database_args(db: Path | PgDatabase) -> list[str]:
+    return ["--config", str(db.config)] if isinstance(db, PgDatabase) else ["--database", str(db)]
+
+
+def receiver_status(db: Path | PgDatabase) -> list[dict]:
+    cp = run([binary("panic-receiver"), "status", *database_args(db), "--json"], timeout=30)
     assert cp.returncode == 0, f"status --json failed ({cp.returncode}): {cp.stderr}"
     return json.loads(cp.stdout)
 
 
-def receiver_tail(db: Path, last: int = 200) -> str:
-    cp = run([binary("panic-receiver"), "tail", "--database", str(db), "--no-follow", "--last", str(last)], timeout=30)
+def receiver_tail(db: Path | PgDatabase, last: int = 200) -> str:
+    cp = run([binary("panic-receiver"), "tail", *database_args(db), "--no-follow", "--last", str(last)], timeout=30)
     assert cp.returncode == 0, f"tail --no-follow failed ({cp.returncode}): {cp.stderr}"
     return cp.stdout
 
@@ -423,7 +458,16 @@ def receiver_tail(db: Path, last: int = 200) -> str:
 # SQLite (read-only; the daemons keep their databases in WAL mode)
 # ---------------------------------------------------------------------------
 
-def query(db: Path, sql: str, args: tuple = ()) -> list[tuple]:
+def query(db: Path | PgDatabase, sql: str, args: tuple = ()) -> list[tuple]:
+    """Rows of `sql` (`?` placeholders) from an SQLite file, or from a
+    receiver's PostgreSQL database (booleans compare equal to SQLite's 0/1,
+    bytea comes back as bytes)."""
+    if isinstance(db, PgDatabase):
+        import psycopg
+        from pg import PG_USER
+        with psycopg.connect(host="127.0.0.1", port=db.cluster.port, user=PG_USER, dbname=db.name,
+                             connect_timeout=10, autocommit=True) as con:
+            return [tuple(r) for r in con.execute(sql.replace("?", "%s"), args).fetchall()]
     if not db.exists():
         return []
     con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)
@@ -906,6 +950,14 @@ def receiver_rows(db: Path) -> list[dict]:
 # ---------------------------------------------------------------------------
 # PostgreSQL (a private cluster for the whole session; see pg.py)
 # ---------------------------------------------------------------------------
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def receiver_engine(request):
+    """Runs a receiver test once on each engine: pass it to `start_receiver`
+    as `engine=` (None is SQLite; on PostgreSQL each receiver gets a fresh,
+    migrated database on the session's private cluster)."""
+    return None if request.param == "sqlite" else request.getfixturevalue("pg_cluster")
+
 
 @pytest.fixture(scope="session")
 def pg_cluster():

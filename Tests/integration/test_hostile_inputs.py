@@ -47,6 +47,7 @@ from conftest import (
     binary,
     content_digest,
     control_status,
+    database_args,
     keygen,
     make_control_gateway,
     make_gateway,
@@ -445,10 +446,10 @@ def alert_with(sequence: int, **fields) -> tuple[str, bytes]:
 FORGED = "2031-05-05T05:05:05.000000Z  gw-test  ALERT      #999 PANIC input=btn zone=501 forged"
 
 
-def test_receiver_tail_escapes_control_characters(tmp_path, procs):
+def test_receiver_tail_escapes_control_characters(tmp_path, procs, receiver_engine):
     key = keygen(tmp_path / "gw.key")
     private = serialization.load_pem_private_key(key.path.read_bytes(), password=None)
-    rx = start_receiver(procs, tmp_path, [key.public_b64])
+    rx = start_receiver(procs, tmp_path, [key.public_b64], engine=receiver_engine)
     url = f"{rx.base_url}/v1/alerts"
     signer = Signer(private, key.key_id)
 
@@ -478,7 +479,7 @@ def test_receiver_tail_escapes_control_characters(tmp_path, procs):
     assert [s[0] for s in stored] == [aid_ok], f"only the newline/tab alert is stored: {stored}"
     assert bytes(stored[0][1]) == body_ok
 
-    cp = subprocess.run([binary("panic-receiver"), "tail", "--no-follow", "--database", str(rx.database)],
+    cp = subprocess.run([binary("panic-receiver"), "tail", "--no-follow", *database_args(rx.database)],
                         capture_output=True, timeout=30)
     assert cp.returncode == 0, f"tail failed ({cp.returncode}): {cp.stderr!r}"
     out = cp.stdout

@@ -5,9 +5,9 @@ configuration naming only the old key throughout."""
 import conftest as c
 
 
-def test_rotation_announces_then_switches_and_the_receiver_keeps_accepting(tmp_path, procs, control_dir):
+def test_rotation_announces_then_switches_and_the_receiver_keeps_accepting(tmp_path, procs, control_dir, receiver_engine):
     key = c.keygen(tmp_path / "gateway.key")
-    receiver = c.start_receiver(procs, tmp_path, [key.public_b64])
+    receiver = c.start_receiver(procs, tmp_path, [key.public_b64], engine=receiver_engine)
     sock = control_dir / "control.sock"
     setup = c.make_control_gateway(tmp_path, receiver.base_url, key, sock)
     gw = c.start_gateway(procs, setup)
@@ -40,9 +40,9 @@ def test_rotation_announces_then_switches_and_the_receiver_keeps_accepting(tmp_p
     button.close()
 
 
-def test_commit_without_a_next_key_is_refused(tmp_path, procs, control_dir):
+def test_commit_without_a_next_key_is_refused(tmp_path, procs, control_dir, receiver_engine):
     key = c.keygen(tmp_path / "gateway.key")
-    receiver = c.start_receiver(procs, tmp_path, [key.public_b64])
+    receiver = c.start_receiver(procs, tmp_path, [key.public_b64], engine=receiver_engine)
     sock = control_dir / "control.sock"
     setup = c.make_control_gateway(tmp_path, receiver.base_url, key, sock)
     gw = c.start_gateway(procs, setup)

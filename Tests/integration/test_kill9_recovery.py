@@ -21,7 +21,7 @@ PRESSES = 8
 ALERTS = 2 * PRESSES  # each press: one panic, one restore
 
 
-def test_alerts_survive_kill9_and_arrive_once_in_order(tmp_path, procs):
+def test_alerts_survive_kill9_and_arrive_once_in_order(tmp_path, procs, receiver_engine):
     key = keygen(tmp_path / "gateway.key")
     port = free_port()  # nothing listens here yet: the receiver is "down"
     setup = make_gateway(tmp_path, f"http://127.0.0.1:{port}", key=key)
@@ -56,7 +56,7 @@ def test_alerts_survive_kill9_and_arrive_once_in_order(tmp_path, procs):
     after_crash = outbox_state()
     assert [(r[0], r[1], r[4]) for r in after_crash] == [(s, accepted_ids[s], "pending") for s in range(1, ALERTS + 1)]
 
-    rx = start_receiver(procs, tmp_path, [key.public_b64], port=port)
+    rx = start_receiver(procs, tmp_path, [key.public_b64], engine=receiver_engine, port=port)
     gw2 = start_gateway(procs, setup)
     assert "undelivered alerts found at start" in gw2.stderr()
 

@@ -124,7 +124,7 @@ def make_dev_certs(directory: Path) -> DevCerts:
 class LimitedReceiver:
     proc: c.Proc
     port: int
-    database: Path
+    database: Path | c.PgDatabase
     config: Path
     certs: DevCerts | None
 
@@ -138,22 +138,30 @@ _receivers_started = 0
 
 def start_limited_receiver(procs: c.ProcessManager, tmp_path: Path, public_keys: list[str], *,
                            limits: dict[str, int] | None = None, certs: DevCerts | None = None,
-                           timeout: float = 30) -> LimitedReceiver:
+                           timeout: float = 30, engine=None) -> LimitedReceiver:
     """`panic-receiver serve` on 127.0.0.1 (an ephemeral port), with a
     `[limits]` table when `limits` is given (None: no table at all, the
-    defaults), TLS when `certs` is given; waits for /v1/health."""
+    defaults), TLS when `certs` is given, on a fresh PostgreSQL database when
+    `engine` (the `receiver_engine` fixture) is the cluster; waits for
+    /v1/health."""
     global _receivers_started
     _receivers_started += 1
     d = tmp_path / f"receiver-{_receivers_started}"
     d.mkdir(parents=True, exist_ok=True)
     db = d / "receiver.db"
     cfg = d / "receiver.toml"
-    text = c.receiver_toml(port=0, database=db, public_keys=public_keys)
+    pg_name = postgres = None
+    if engine is not None:
+        from pg import postgres_toml
+        pg_name = engine.create_database()
+        postgres = postgres_toml(engine, pg_name)
+    text = c.receiver_toml(port=0, database=db, public_keys=public_keys, postgres=postgres)
     if certs is not None:
         text = f'tls_cert = "{certs.cert}"\ntls_key = "{certs.key}"\n' + text
     if limits is not None:
         text += "\n[limits]\n" + "".join(f"{k} = {v}\n" for k, v in limits.items())
     cfg.write_text(text)
+    database: Path | c.PgDatabase = c.migrate_postgres(engine, pg_name, cfg) if pg_name else db
     p = procs.start("receiver", [c.binary("panic-receiver"), "serve", "--config", str(cfg)])
 
     def bound_port():
@@ -172,7 +180,7 @@ def start_limited_receiver(procs: c.ProcessManager, tmp_path: Path, public_keys:
     c.wait_until(lambda: requests.get(f"{scheme}://127.0.0.1:{port}/v1/health", timeout=2,
                                       verify=verify).status_code == 200,
                  timeout, f"receiver {scheme}://127.0.0.1:{port}/v1/health to answer 200", diagnostics=p.describe)
-    return LimitedReceiver(proc=p, port=port, database=db, config=cfg, certs=certs)
+    return LimitedReceiver(proc=p, port=port, database=database, config=cfg, certs=certs)
 
 
 def start_gateway_for(procs: c.ProcessManager, tmp_path: Path, key: c.GeneratedKey,
@@ -786,8 +794,8 @@ class HostileRun:
 def measure_under_hostile_load(tmp_path: Path, procs: c.ProcessManager, *, limits: dict[str, int] | None = None,
                                per_kind: int = PER_KIND, presses: int = PRESSES,
                                ramp_s: float = DEFAULT_HEADER_TIMEOUT_S, hold_s: float = PRESS_HOLD_S,
-                               gap_s: float = PRESS_GAP_S) -> HostileRun:
-    """A TLS receiver (with `limits`, None: the defaults), `per_kind`
+                               gap_s: float = PRESS_GAP_S, engine=None) -> HostileRun:
+    """A TLS receiver (with `limits`, None: the defaults; on `engine`), `per_kind`
     hostile connections of each kind opened evenly over `ramp_s` and kept
     open, then a real gateway started and `presses` presses made, each held
     `hold_s` and followed by `gap_s` of quiet. The figures are printed and
@@ -798,7 +806,7 @@ def measure_under_hostile_load(tmp_path: Path, procs: c.ProcessManager, *, limit
 
     certs = make_dev_certs(tmp_path / "certs")
     key = c.keygen(tmp_path / "gateway.key")
-    rx = start_limited_receiver(procs, tmp_path, [key.public_b64], certs=certs, limits=limits)
+    rx = start_limited_receiver(procs, tmp_path, [key.public_b64], certs=certs, limits=limits, engine=engine)
     base_sockets = socket_fds(rx.proc.popen.pid)
 
     # Opened evenly over the header timeout, so the receiver's deadlines
@@ -887,15 +895,18 @@ def measure_under_hostile_load(tmp_path: Path, procs: c.ProcessManager, *, limit
         "latency_ms": ({"p50": round(percentile(latencies_ms, 50), 1), "p99": round(percentile(latencies_ms, 99), 1),
                         "max": round(max(latencies_ms), 1)} if latencies_ms else None),
     })
+    figures["engine"] = "postgresql" if engine is not None else "sqlite"
     text = json.dumps(figures, indent=2, sort_keys=True)
     print("\nhostile-clients figures:\n" + text)
     if FIGURES_FILE.parent.is_dir():
-        FIGURES_FILE.write_text(text + "\n")
+        # One file per engine: hostile-clients.json (SQLite), hostile-clients-postgresql.json.
+        out = FIGURES_FILE if engine is None else FIGURES_FILE.with_name("hostile-clients-postgresql.json")
+        out.write_text(text + "\n")
     return HostileRun(figures=figures, text=text, rows=rows, latencies_ms=latencies_ms, held_samples=held_samples)
 
 
-def test_legitimate_alerts_get_through_while_2000_hostile_connections_are_held(tmp_path, procs):
-    run = measure_under_hostile_load(tmp_path, procs)  # the default [limits]
+def test_legitimate_alerts_get_through_while_2000_hostile_connections_are_held(tmp_path, procs, receiver_engine):
+    run = measure_under_hostile_load(tmp_path, procs, engine=receiver_engine)  # the default [limits]
     text, total = run.text, 4 * PER_KIND
     # The premise: the hostile load was really there for the whole measurement.
     assert statistics.mean(run.held_samples) >= 0.85 * total and min(run.held_samples) >= 0.25 * total, (
@@ -919,9 +930,9 @@ def test_legitimate_alerts_get_through_while_2000_hostile_connections_are_held(t
 # 2. Connections that never complete a head or a body are closed
 # ---------------------------------------------------------------------------
 
-def test_idle_connection_is_closed_after_header_timeout(tmp_path, procs):
+def test_idle_connection_is_closed_after_header_timeout(tmp_path, procs, receiver_engine):
     key = c.keygen(tmp_path / "gateway.key")
-    rx = start_limited_receiver(procs, tmp_path, [key.public_b64],
+    rx = start_limited_receiver(procs, tmp_path, [key.public_b64], engine=receiver_engine,
                                 limits={"header_timeout_ms": 500, "body_timeout_ms": 500})
     results = {}
 
@@ -979,12 +990,12 @@ def post_head(content_length: int) -> bytes:
             f"Content-Length: {content_length}\r\n\r\n").encode()
 
 
-def test_oversized_content_length_is_refused_at_once(tmp_path, procs):
+def test_oversized_content_length_is_refused_at_once(tmp_path, procs, receiver_engine):
     key = c.keygen(tmp_path / "gateway.key")
     seen = []
 
     # The default limit (64 KiB), no [limits] table.
-    rx = start_limited_receiver(procs, tmp_path, [key.public_b64])
+    rx = start_limited_receiver(procs, tmp_path, [key.public_b64], engine=receiver_engine)
     s = connect(rx.port)
     try:
         s.sendall(post_head(1_000_000_000))
@@ -997,7 +1008,7 @@ def test_oversized_content_length_is_refused_at_once(tmp_path, procs):
         f"({got[:200]!r})")
 
     # A configured limit is the one applied.
-    rx2 = start_limited_receiver(procs, tmp_path, [key.public_b64], limits={"max_body_bytes": 4096})
+    rx2 = start_limited_receiver(procs, tmp_path, [key.public_b64], engine=receiver_engine, limits={"max_body_bytes": 4096})
     for length in (1_000_000_000, 4097):
         s = connect(rx2.port)
         try:
@@ -1027,10 +1038,10 @@ def test_oversized_content_length_is_refused_at_once(tmp_path, procs):
 # 4. The pending-connection cap closes the oldest pending connection
 # ---------------------------------------------------------------------------
 
-def test_pending_connection_cap_evicts_the_oldest(tmp_path, procs):
+def test_pending_connection_cap_evicts_the_oldest(tmp_path, procs, receiver_engine):
     cap = 50
     key = c.keygen(tmp_path / "gateway.key")
-    rx = start_limited_receiver(procs, tmp_path, [key.public_b64], limits={"max_pending_connections": cap})
+    rx = start_limited_receiver(procs, tmp_path, [key.public_b64], engine=receiver_engine, limits={"max_pending_connections": cap})
     setup, gw = start_gateway_for(procs, tmp_path, key, rx)  # its connection is an authenticated one
     pid = rx.proc.popen.pid
     time.sleep(0.3)  # the health probes' connections are gone
@@ -1120,7 +1131,7 @@ def _rss_kib(pid: int) -> int:
     raise AssertionError("no VmRSS")
 
 
-def test_memory_of_unfinished_bodies_is_returned_after_their_connections_close(tmp_path, procs):
+def test_memory_of_unfinished_bodies_is_returned_after_their_connections_close(tmp_path, procs, receiver_engine):
     """Issue 11: 1,000 connections each holding 60 KiB of an unfinished body
     grew the receiver by ~128 KiB each, and closing them gave none of it back
     to the system (glibc kept it). The receiver trims its heap every 10 s."""
@@ -1128,7 +1139,7 @@ def test_memory_of_unfinished_bodies_is_returned_after_their_connections_close(t
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 4096)), hard))
     key = c.keygen(tmp_path / "gateway.key")
-    rx = c.start_receiver(procs, tmp_path, [key.public_b64])
+    rx = c.start_receiver(procs, tmp_path, [key.public_b64], engine=receiver_engine)
     pid = rx.proc.popen.pid
     before = _rss_kib(pid)
     socks = []

@@ -49,18 +49,18 @@ def test_listening_line_reaches_a_pipe_while_serving(tmp_path):
             p.wait(timeout=10)
 
 
-def test_tail_follow_output_reaches_a_pipe(tmp_path, procs):
+def test_tail_follow_output_reaches_a_pipe(tmp_path, procs, receiver_engine):
     """`panic-receiver tail` (following) is the operator's live view; piped into
     grep or a log shipper its lines must arrive as events happen."""
-    from conftest import make_gateway, receiver_tail, start_gateway, start_receiver, wait_until
+    from conftest import database_args, make_gateway, receiver_tail, start_gateway, start_receiver, wait_until
 
     key = keygen(tmp_path / "gateway.key")
-    rx = start_receiver(procs, tmp_path, [key.public_b64])
+    rx = start_receiver(procs, tmp_path, [key.public_b64], engine=receiver_engine)
     setup = make_gateway(tmp_path, rx.base_url, key=key)
     start_gateway(procs, setup)
     wait_until(lambda: "ONLINE" in receiver_tail(rx.database), 15, "an ONLINE event in the receiver's log")
 
-    p = subprocess.Popen([binary("panic-receiver"), "tail", "--database", str(rx.database)],
+    p = subprocess.Popen([binary("panic-receiver"), "tail", *database_args(rx.database)],
                          stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
     try:
         out = b""

@@ -35,9 +35,9 @@ def tail_lines(db, kind: str) -> list[str]:
     return [l for l in receiver_tail(db).splitlines() if re.search(rf"\s{GATEWAY_ID}\s+{kind}\s", l)]
 
 
-def test_silent_and_back(tmp_path, procs):
+def test_silent_and_back(tmp_path, procs, receiver_engine):
     key = keygen(tmp_path / "gateway.key")
-    rx = start_receiver(procs, tmp_path, [key.public_b64], silent_after_intervals=SILENT_AFTER)
+    rx = start_receiver(procs, tmp_path, [key.public_b64], engine=receiver_engine, silent_after_intervals=SILENT_AFTER)
     setup = make_gateway(tmp_path, rx.base_url, key=key, heartbeat_interval_s=INTERVAL_S)
     gw = start_gateway(procs, setup)
 

@@ -183,11 +183,11 @@ def send(prep: requests.PreparedRequest) -> requests.Response:
         return s.send(prep, timeout=10)
 
 
-def test_independent_signer_against_receiver(tmp_path, procs):
+def test_independent_signer_against_receiver(tmp_path, procs, receiver_engine):
     key = keygen(tmp_path / "gw.key")
     private = serialization.load_pem_private_key(key.path.read_bytes(), password=None)
     assert isinstance(private, Ed25519PrivateKey)
-    rx = start_receiver(procs, tmp_path, [key.public_b64])
+    rx = start_receiver(procs, tmp_path, [key.public_b64], engine=receiver_engine)
     url = f"{rx.base_url}/v1/alerts"
     signer = PySigner(private)
     assert signer.key_id == key.key_id
