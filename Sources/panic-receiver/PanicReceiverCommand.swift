@@ -64,15 +64,28 @@ struct DatabaseOption: ParsableArguments {
     var config: String?
 
     /// Opens the store and runs `body` with it (with PostgreSQL's pool running).
-    func withStore<T: Sendable>(_ body: @escaping @Sendable (any ReceiverStore) async throws -> T) async throws -> T {
+    /// `mustExist`: the views (`tail`, `status`) refuse an SQLite path with no
+    /// file rather than create an empty database and show a quiet log — a
+    /// mistyped path must not look like a night without alarms.
+    func withStore<T: Sendable>(mustExist: Bool = false, _ body: @escaping @Sendable (any ReceiverStore) async throws -> T) async throws -> T {
         let logger = toolLogger()
-        guard let config else { return try await body(try SQLiteReceiverStore(path: database)) }
+        guard let config else {
+            if mustExist { try Self.requireFile(database, from: "--database") }
+            return try await body(try SQLiteReceiverStore(path: database))
+        }
         let cfg: ReceiverConfig
         do { cfg = try ReceiverConfig.load(path: config) }
         catch { FileHandle.standardError.write(Data("\(error)\n".utf8)); throw ExitCode(2) }
+        if mustExist, cfg.postgres == nil { try Self.requireFile(cfg.database, from: "`database` in \(config)") }
         let store = try ReceiverServer.openStore(cfg, logger: logger)
         if let pg = store as? PostgresReceiverStore { return try await pg.withRunning { try await body($0) } }
         return try await body(store)
+    }
+
+    static func requireFile(_ path: String, from origin: String) throws {
+        guard !FileManager.default.fileExists(atPath: path) else { return }
+        FileHandle.standardError.write(Data("panic-receiver: no database at \(path) (from \(origin)): the receiver creates it when it first starts; check the path\n".utf8))
+        throw ExitCode(1)
     }
 }
 
@@ -123,7 +136,7 @@ struct Tail: AsyncParsableCommand {
 
     func run() async throws {
         let last = self.last, noFollow = self.noFollow
-        try await db.withStore { store in
+        try await db.withStore(mustExist: true) { store in
             var reader = EventReader(cursor: max(0, try await store.lastEventNumber().saturatingSubtract(Int64(max(0, last)))))
             while true {
                 // Page through: a backlog larger than one page is printed whole.
@@ -152,7 +165,7 @@ struct Status: AsyncParsableCommand {
     var json = false
 
     func run() async throws {
-        let rows = try await db.withStore { try await $0.status() }
+        let rows = try await db.withStore(mustExist: true) { try await $0.status() }
         if json {
             let objects: [[String: Any]] = rows.map { r in
                 [

@@ -1,7 +1,8 @@
 """`panic-receiver serve` promises one `listening HOST:PORT` line on stdout
 once bound, "for scripts and tests that asked for port 0". A script reads
 that line through a pipe while the receiver keeps running, so the line must
-reach the pipe then, not when the process exits."""
+reach the pipe then, not when the process exits. The operator's views
+(`tail`, `status`) refuse a database that is not there."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ import select
 import subprocess
 import time
 
-from conftest import binary, keygen, receiver_toml
+import pytest
+
+from conftest import binary, keygen, receiver_toml, run
 
 
 def test_listening_line_reaches_a_pipe_while_serving(tmp_path):
@@ -77,3 +80,23 @@ def test_tail_follow_output_reaches_a_pipe(tmp_path, procs, receiver_engine):
     finally:
         p.kill()
         p.wait(timeout=10)
+
+
+@pytest.mark.parametrize("view", [["tail", "--no-follow"], ["tail"], ["status"]])
+def test_a_view_of_a_missing_database_says_so_and_creates_nothing(tmp_path, view):
+    """A mistyped --database (or `database` in --config) must not show an
+    empty, quiet log: `tail` and `status` used to create an empty database
+    there and print nothing, which looks like a night without alarms."""
+    missing = tmp_path / "typo" / "receiver.db"
+    missing.parent.mkdir()
+    cp = run([binary("panic-receiver"), *view, "--database", str(missing)], timeout=30)
+    assert cp.returncode == 1, (cp.returncode, cp.stdout, cp.stderr)
+    assert f"no database at {missing}" in cp.stderr and "--database" in cp.stderr, cp.stderr
+    assert not missing.exists(), "a view must not create the database it was asked to show"
+
+    cfg = tmp_path / "receiver.toml"
+    cfg.write_text(f'listen = "127.0.0.1:0"\ndatabase = "{missing}"\n[[gateways]]\nid = "gw-x"\n'
+                   'public_keys = ["AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="]\n')
+    cp = run([binary("panic-receiver"), *view, "--config", str(cfg)], timeout=30)
+    assert cp.returncode == 1 and f"no database at {missing}" in cp.stderr and str(cfg) in cp.stderr, (cp.returncode, cp.stderr)
+    assert not missing.exists()
