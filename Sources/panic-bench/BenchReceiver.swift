@@ -59,7 +59,7 @@ final class BenchReceiver {
     }
 
     init(dir: String, name: String, engine: BenchEngine, tls: (certificate: String, key: String), gateways: [BenchGateway]) async throws {
-        port = try freeLoopbackPort()
+        port = try DevPostgresCluster.freeLoopbackPort()
         config = try Self.writeConfig(dir: dir, name: name, port: port, engine: engine, tls: tls, gateways: gateways)
         if case .postgres = engine { try Self.migrate(config: config) }
         process = Process()

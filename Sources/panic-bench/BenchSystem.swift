@@ -7,11 +7,6 @@ struct BenchFailure: Error, CustomStringConvertible {
     init(_ description: String) { self.description = description }
 }
 
-/// A loopback TCP port nobody listens on at the moment.
-func freeLoopbackPort() throws -> Int {
-    try DevPostgresCluster.freeLoopbackPort()
-}
-
 /// Whether something accepts TCP connections on the loopback port.
 func loopbackPortAnswers(_ port: Int) -> Bool {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)

@@ -102,6 +102,7 @@ struct ReceiverBench {
             print(String(format: "    added by the PostgreSQL commit: p50 %+.3f ms, p99 %+.3f ms", p.p50 - s.p50, p.p99 - s.p99))
             results["one_at_a_time_added_by_postgres_ms"] = ["p50": p.p50 - s.p50, "p99": p.p99 - s.p99]
         }
+        await generator.shutdown()
         return results
     }
 
