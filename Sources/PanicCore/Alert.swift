@@ -29,13 +29,18 @@ public struct Alert: Codable, Sendable, Equatable {
     public var test: Bool
     /// Free text: the trouble's cause, bounce figures, ...
     public var detail: String?
+    /// `false` when the gateway accepted the alert while its disk would not
+    /// take it: sent from memory, it would not have survived a restart of
+    /// the gateway before it reached a receiver. Absent otherwise.
+    public var durable: Bool?
 
     public init(
         version: Int = Alert.currentVersion, id: String, gatewayID: String, site: String,
         sequence: Int64, kind: AlertKind, restores: AlertKind? = nil, input: String? = nil,
         zone: Int? = nil, area: Int? = nil, occurredAt: WallTime, acceptedAt: WallTime,
-        clockSynchronized: Bool, test: Bool = false, detail: String? = nil
+        clockSynchronized: Bool, test: Bool = false, detail: String? = nil, durable: Bool? = nil
     ) {
+        self.durable = durable
         self.version = version
         self.id = id
         self.gatewayID = gatewayID
@@ -54,7 +59,7 @@ public struct Alert: Codable, Sendable, Equatable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case version, id, sequence, kind, restores, input, zone, area, test, detail, site
+        case version, id, sequence, kind, restores, input, zone, area, test, detail, site, durable
         case gatewayID = "gateway_id"
         case occurredAt = "occurred_at"
         case acceptedAt = "accepted_at"

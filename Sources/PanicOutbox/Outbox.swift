@@ -12,13 +12,22 @@ public final class Outbox: @unchecked Sendable {
     /// Most undelivered telemetry kept per destination before the oldest goes.
     public let maximumTelemetry: Int
     public let openReport: OutboxOpenReport
-    private let pool: DatabasePool
+    let pool: DatabasePool
     private let ids = AlertIDGenerator()
+    /// What the disk has not taken yet; read briefly by delivery and status.
+    let unwritten: Locked<Unwritten>
+    /// Held by every write, and around changes to `unwritten` that a write
+    /// depends on, so a write and a delivery outcome never cross.
+    let writeLock = Mutex()
+    let reserve: OutboxReserve
 
     /// Opens (or creates) the outbox at `path`. A corrupt file is moved aside
     /// and what can be read from it is carried into a fresh one; see
     /// `openReport`. Throws only when no usable database can be made at all.
-    public init(path: String, destinations: [String], maximumTelemetry: Int = 10_000) throws(OutboxError) {
+    ///
+    /// `reserveBytes`: the size of the reserve file kept beside it for the
+    /// alarms after the disk fills (0: none).
+    public init(path: String, destinations: [String], maximumTelemetry: Int = 10_000, reserveBytes: Int = 0) throws(OutboxError) {
         self.path = path
         self.destinations = destinations
         self.maximumTelemetry = maximumTelemetry
@@ -42,16 +51,23 @@ public final class Outbox: @unchecked Sendable {
         } catch {
             throw OutboxError(operation: "open", path: path, underlying: "\(error)")
         }
+        var last: Int64 = 0
         do {
             try opened.write { db in try Self.addMissingDestinations(db, destinations: destinations) }
             report.pendingAtStart = try opened.read { db in
                 try Int.fetchOne(db, sql: "SELECT COUNT(DISTINCT sequence) FROM deliveries WHERE state = 'pending'") ?? 0
+            }
+            last = try opened.read { db in
+                max(try OutboxSchema.meta(db, "last_sequence"), try Int64.fetchOne(db, sql: "SELECT MAX(sequence) FROM alerts") ?? 0)
             }
         } catch {
             throw OutboxError(operation: "read at start", path: path, underlying: "\(error)")
         }
         pool = opened
         openReport = report
+        unwritten = Locked(Unwritten(lastAssigned: last))
+        reserve = OutboxReserve(path: path + ".reserve", bytes: max(0, reserveBytes))
+        reserve.restore()
     }
 
     struct CorruptDatabase: Error { var reason: String }
@@ -115,43 +131,81 @@ public final class Outbox: @unchecked Sendable {
     /// Accepts drafts in one transaction: ids, sequence numbers and the
     /// acceptance time are assigned, every destination gets a pending
     /// delivery, and excess telemetry is evicted. Returns only after the
-    /// commit: what it returns is durable.
+    /// commit: what it returns is durable. When the disk does not take them
+    /// it throws and nothing is accepted (`acceptOrHold` holds them instead).
     public func accept(_ drafts: [AlertDraft], gatewayID: String, site: String, at now: WallTime) throws(OutboxError) -> [Alert] {
-        if drafts.isEmpty { return [] }
-        do {
-            return try pool.write { db in
-                var last = max(try OutboxSchema.meta(db, "last_sequence"), try Int64.fetchOne(db, sql: "SELECT MAX(sequence) FROM alerts") ?? 0)
-                var accepted: [Alert] = []
-                accepted.reserveCapacity(drafts.count)
-                let encoder = WireFormat.encoder()
-                var telemetryAdded = false
+        let result = acceptOrHold(drafts, gatewayID: gatewayID, site: site, at: now, holdOnFailure: false)
+        if let error = result.unwritten { throw error }
+        return result.alerts
+    }
+
+    /// Accepts drafts as `accept` does, and when the disk does not take them
+    /// (full, failing, read-only) keeps them in memory instead, with their ids
+    /// and sequence numbers: delivery finds them as it finds stored ones
+    /// (`durable` false), and `writeUnwritten` (or the next accept) stores
+    /// them once the disk takes them again. A disk that is full first gives
+    /// up the reserve file and commits again. Alerts held from before are
+    /// written first, in the same transaction, so sequence order holds.
+    public func acceptOrHold(_ drafts: [AlertDraft], gatewayID: String, site: String, at now: WallTime) -> Acceptance {
+        acceptOrHold(drafts, gatewayID: gatewayID, site: site, at: now, holdOnFailure: true)
+    }
+
+    private func acceptOrHold(_ drafts: [AlertDraft], gatewayID: String, site: String, at now: WallTime, holdOnFailure: Bool) -> Acceptance {
+        if drafts.isEmpty { return Acceptance(alerts: [], unwritten: nil, releasedReserve: false) }
+        return writeLock.withLock {
+            let encoder = WireFormat.encoder()
+            var first = unwritten.value.lastAssigned
+            var made: [Unwritten.HeldAlert] = []
+            made.reserveCapacity(drafts.count)
+            do {
                 for d in drafts {
-                    last += 1
+                    first += 1
                     let alert = Alert(
-                        id: ids.next(at: now), gatewayID: gatewayID, site: site, sequence: last,
+                        id: ids.next(at: now), gatewayID: gatewayID, site: site, sequence: first,
                         kind: d.kind, restores: d.restores, input: d.input, zone: d.zone, area: d.area,
                         occurredAt: d.occurredAt, acceptedAt: now, clockSynchronized: d.clockSynchronized,
                         test: d.test, detail: d.detail.map(Alert.wireSafeDetail))
-                    let body = try encoder.encode(alert)
-                    try db.execute(
-                        sql: "INSERT INTO alerts(sequence, id, kind, priority, body, accepted_at_ns) VALUES(?,?,?,?,?,?)",
-                        arguments: [last, alert.id, alert.kind.rawValue, alert.priority.rawValue, body, now.nanosecondsSinceEpoch])
-                    for dest in destinations {
-                        try db.execute(sql: "INSERT INTO deliveries(destination, sequence, state) VALUES(?, ?, 'pending')", arguments: [dest, last])
-                    }
-                    if alert.priority == .telemetry { telemetryAdded = true }
-                    accepted.append(alert)
+                    made.append(.init(alert: alert, body: Array(try encoder.encode(alert)), deliveries: [:]))
                 }
-                try OutboxSchema.setMeta(db, "last_sequence", last)
-                if telemetryAdded { try evictTelemetry(db) }
-                return accepted
+            } catch {
+                // Encoding an alert of our own making does not fail; if it did, say so.
+                return Acceptance(alerts: [], unwritten: OutboxError(operation: "encode \(drafts.count) alert(s)", path: path, underlying: "\(error)"), releasedReserve: false)
             }
-        } catch {
-            throw OutboxError(operation: "accept \(drafts.count) alert(s)", path: path, underlying: "\(error)")
+            let before = unwritten.value
+            var released = false
+            var failure = write(before, adding: made, at: now)
+            if let f = failure, f.diskFull, reserve.release() {
+                released = true
+                failure = write(before, adding: made, at: now)
+            }
+            let alerts = made.map(\.alert)
+            guard let failure else {
+                unwritten.mutate { u in
+                    u = Unwritten(lastAssigned: first)
+                }
+                return Acceptance(alerts: alerts, unwritten: nil, releasedReserve: released)
+            }
+            let error = OutboxError(operation: "accept \(drafts.count) alert(s)", path: path, underlying: failure.message)
+            guard holdOnFailure else { return Acceptance(alerts: [], unwritten: error, releasedReserve: released) }
+            // Held: marked on the wire as not yet durable at the gateway.
+            var held: [Unwritten.HeldAlert] = []
+            for var h in made {
+                h.alert.durable = false
+                if let body = try? encoder.encode(h.alert) { h.body = Array(body) }
+                for dest in destinations { h.deliveries[dest] = .init() }
+                held.append(h)
+            }
+            unwritten.mutate { u in
+                u.alerts += held
+                u.lastAssigned = first
+                u.lastFailure = failure.message
+            }
+            return Acceptance(alerts: held.map(\.alert), unwritten: error, releasedReserve: released)
         }
     }
 
-    private func evictTelemetry(_ db: Database) throws {
+
+    func evictTelemetry(_ db: Database) throws {
         for dest in destinations {
             let count = try Int.fetchOne(db, sql: """
                 SELECT COUNT(*) FROM deliveries d JOIN alerts a USING(sequence)
@@ -179,17 +233,48 @@ public final class Outbox: @unchecked Sendable {
     }
 
     /// Everything pending for `destination`, in delivery order.
+    /// Alerts held in memory (the disk would not take them) are among them.
     public func pending(destination: String, dueBy: WallTime? = nil, limit: Int = 1_000_000) throws(OutboxError) -> [PendingAlert] {
+        // What is held first, then the database: a write between the two
+        // shows an alert twice (merged below), never not at all.
+        let u = unwritten.value
+        let limit = max(0, limit)
+        let due = dueBy?.nanosecondsSinceEpoch ?? Int64.max
+        let select = """
+            SELECT a.sequence, a.id, a.kind, a.priority, a.body, a.accepted_at_ns, d.attempts, d.next_attempt_ns, d.last_error
+            FROM deliveries d JOIN alerts a USING(sequence)
+            WHERE d.destination = ? AND d.state = 'pending'
+            """
         do {
-            return try pool.read { db in
-                let rows = try Row.fetchAll(db, sql: """
-                    SELECT a.sequence, a.id, a.kind, a.priority, a.body, a.accepted_at_ns, d.attempts, d.next_attempt_ns, d.last_error
-                    FROM deliveries d JOIN alerts a USING(sequence)
-                    WHERE d.destination = ? AND d.state = 'pending' AND d.next_attempt_ns <= ?
-                    ORDER BY a.priority, a.sequence LIMIT ?
-                    """, arguments: [destination, dueBy?.nanosecondsSinceEpoch ?? Int64.max, limit])
+            let changed = u.changes.keys.filter { $0.destination == destination }.map(\.sequence)
+            let stored = try pool.read { db -> [PendingAlert] in
+                // Changes not yet written can take stored alerts out of the
+                // list (delivered, postponed): read as many more as there are.
+                var rows = try Row.fetchAll(db, sql: select + " AND d.next_attempt_ns <= ? ORDER BY a.priority, a.sequence LIMIT ?",
+                                            arguments: [destination, due, limit.saturatingAdd(changed.count)])
+                // ...and a change can make one due earlier than stored (retry now).
+                if !changed.isEmpty {
+                    if changed.count > 500 {
+                        rows += try Row.fetchAll(db, sql: select, arguments: [destination])
+                    } else {
+                        let marks = Array(repeating: "?", count: changed.count).joined(separator: ",")
+                        var values: [any DatabaseValueConvertible] = [destination]
+                        for c in changed { values.append(c) }
+                        rows += try Row.fetchAll(db, sql: select + " AND a.sequence IN (\(marks))", arguments: StatementArguments(values))
+                    }
+                }
                 return rows.map(Self.pendingAlert)
             }
+            if u.alerts.isEmpty && u.changes.isEmpty { return stored }
+            var bySequence: [Int64: PendingAlert] = [:]
+            for p in stored {
+                if let seen = u.overlay(p, destination: destination, dueBy: dueBy), seen.nextAttemptAt.nanosecondsSinceEpoch <= due {
+                    bySequence[p.sequence] = seen
+                }
+            }
+            // A held alert written meanwhile may be in both: the held copy is the one delivery state was kept on.
+            for p in u.pending(destination: destination, dueBy: dueBy) { bySequence[p.sequence] = p }
+            return Array(bySequence.values.sorted { $0.ordering < $1.ordering }.prefix(limit))
         } catch {
             throw OutboxError(operation: "read pending for \(destination)", path: path, underlying: "\(error)")
         }
@@ -205,55 +290,83 @@ public final class Outbox: @unchecked Sendable {
 
     /// The earliest time a deferred pending alert becomes due, if any.
     public func nextDue(destination: String) throws(OutboxError) -> WallTime? {
+        let u = unwritten.value
         do {
-            return try pool.read { db in
+            if !u.changes.isEmpty { return try pending(destination: destination).map(\.nextAttemptAt).min() }
+            let stored = try pool.read { db in
                 try Int64.fetchOne(db, sql: "SELECT MIN(next_attempt_ns) FROM deliveries WHERE destination = ? AND state = 'pending'", arguments: [destination])
             }.map { WallTime(nanosecondsSinceEpoch: $0) }
+            let held = u.pending(destination: destination, dueBy: nil).map(\.nextAttemptAt).min()
+            switch (stored, held) {
+            case (let s?, let h?): return min(s, h)
+            default: return stored ?? held
+            }
         } catch {
             throw OutboxError(operation: "read next due", path: path, underlying: "\(error)")
         }
     }
 
     /// The destination acknowledged the alert: it leaves this destination's queue.
+    /// When the disk does not take the change it is kept in memory and
+    /// written later; this throws only for what no retry can mend.
     public func markDelivered(sequence: Int64, destination: String, at now: WallTime) throws(OutboxError) {
-        do {
-            try pool.write { db in
-                try db.execute(sql: """
-                    UPDATE deliveries SET state = 'delivered', delivered_at_ns = ?, attempts = attempts + 1, last_error = NULL
-                    WHERE destination = ? AND sequence = ?
-                    """, arguments: [now.nanosecondsSinceEpoch, destination, sequence])
-            }
-        } catch {
-            throw OutboxError(operation: "mark \(sequence) delivered to \(destination)", path: path, underlying: "\(error)")
+        try record(sequence: sequence, destination: destination, what: "mark \(sequence) delivered to \(destination)") { d in
+            d.deliveredAt = now
+            d.attempts += 1
+            d.lastError = nil
+        } stored: { db in
+            try db.execute(sql: """
+                UPDATE deliveries SET state = 'delivered', delivered_at_ns = ?, attempts = attempts + 1, last_error = NULL
+                WHERE destination = ? AND sequence = ?
+                """, arguments: [now.nanosecondsSinceEpoch, destination, sequence])
         }
     }
 
     /// The destination refused or failed this alert: it stays pending and is
     /// not tried again before `until`.
     public func postpone(sequence: Int64, destination: String, until: WallTime, error reason: String) throws(OutboxError) {
-        do {
-            try pool.write { db in
-                try db.execute(sql: """
-                    UPDATE deliveries SET attempts = attempts + 1, next_attempt_ns = ?, last_error = ?
-                    WHERE destination = ? AND sequence = ? AND state = 'pending'
-                    """, arguments: [until.nanosecondsSinceEpoch, String(reason.prefix(500)), destination, sequence])
-            }
-        } catch {
-            throw OutboxError(operation: "defer \(sequence) for \(destination)", path: path, underlying: "\(error)")
+        let reason = String(reason.prefix(500))
+        try record(sequence: sequence, destination: destination, what: "defer \(sequence) for \(destination)") { d in
+            guard d.deliveredAt == nil else { return }
+            d.attempts += 1
+            d.nextAttemptAt = until
+            d.lastError = reason
+        } stored: { db in
+            try db.execute(sql: """
+                UPDATE deliveries SET attempts = attempts + 1, next_attempt_ns = ?, last_error = ?
+                WHERE destination = ? AND sequence = ? AND state = 'pending'
+                """, arguments: [until.nanosecondsSinceEpoch, reason, destination, sequence])
         }
     }
 
     /// Makes every deferred alert due now (a technician's "retry now").
     public func retryNow(destination: String? = nil) throws(OutboxError) -> Int {
+        let held = writeLock.withLock {
+            unwritten.mutate { u -> Int in
+                var n = 0
+                for i in u.alerts.indices {
+                    for (dest, var d) in u.alerts[i].deliveries where d.deliveredAt == nil && (destination == nil || dest == destination) {
+                        d.nextAttemptAt = WallTime(nanosecondsSinceEpoch: 0)
+                        u.alerts[i].deliveries[dest] = d
+                        n += 1
+                    }
+                }
+                for (key, var c) in u.changes where c.deliveredAt == nil && (destination == nil || key.destination == destination) {
+                    c.nextAttemptAt = WallTime(nanosecondsSinceEpoch: 0)
+                    u.changes[key] = c
+                }
+                return n
+            }
+        }
         do {
-            return try pool.write { db in
+            return held + (try pool.write { db in
                 if let destination {
                     try db.execute(sql: "UPDATE deliveries SET next_attempt_ns = 0 WHERE state = 'pending' AND destination = ?", arguments: [destination])
                 } else {
                     try db.execute(sql: "UPDATE deliveries SET next_attempt_ns = 0 WHERE state = 'pending'")
                 }
                 return db.changesCount
-            }
+            })
         } catch {
             throw OutboxError(operation: "retry now", path: path, underlying: "\(error)")
         }
@@ -263,8 +376,9 @@ public final class Outbox: @unchecked Sendable {
 
     /// Queue depth and age per destination.
     public func summary() throws(OutboxError) -> [QueueSummary] {
+        let u = unwritten.value
         do {
-            return try pool.read { db in
+            let stored = try pool.read { db in
                 try destinations.map { dest in
                     let row = try Row.fetchOne(db, sql: """
                         SELECT
@@ -281,6 +395,20 @@ public final class Outbox: @unchecked Sendable {
                         delivered: row?[3] ?? 0)
                 }
             }
+            if u.isEmpty { return stored }
+            return stored.map { q in
+                var q = q
+                let held = u.pending(destination: q.destination, dueBy: nil)
+                let settled = u.changes.filter { $0.key.destination == q.destination && $0.value.deliveredAt != nil }.count
+                q.pending += held.count - settled
+                q.pendingAlarms += held.filter { $0.priority == .alarm }.count
+                q.delivered += u.alerts.count - held.count + settled
+                q.unwritten = held.count
+                if let oldest = held.map(\.acceptedAt).min(), q.oldestPendingAcceptedAt.map({ oldest < $0 }) ?? true {
+                    q.oldestPendingAcceptedAt = oldest
+                }
+                return q
+            }
         } catch {
             throw OutboxError(operation: "summarise", path: path, underlying: "\(error)")
         }
@@ -294,13 +422,15 @@ public final class Outbox: @unchecked Sendable {
 
     /// The highest sequence number ever accepted.
     public func lastSequence() throws(OutboxError) -> Int64 {
-        do { return try pool.read { db in try OutboxSchema.meta(db, "last_sequence") } }
+        let held = unwritten.value.lastAssigned
+        do { return max(held, try pool.read { db in try OutboxSchema.meta(db, "last_sequence") }) }
         catch { throw OutboxError(operation: "read last sequence", path: path, underlying: "\(error)") }
     }
 
     /// How many telemetry alerts were evicted, ever.
     public func evictedTelemetry() throws(OutboxError) -> Int64 {
-        do { return try pool.read { db in try OutboxSchema.meta(db, "evicted_telemetry") } }
+        let dropped = unwritten.value.droppedTelemetry
+        do { return dropped + (try pool.read { db in try OutboxSchema.meta(db, "evicted_telemetry") }) }
         catch { throw OutboxError(operation: "read eviction count", path: path, underlying: "\(error)") }
     }
 
@@ -372,6 +502,10 @@ public final class Outbox: @unchecked Sendable {
     /// (a batch the receiver acknowledged together).
     public func markDelivered(sequences: [Int64], destination: String, at now: WallTime) throws(OutboxError) {
         guard !sequences.isEmpty else { return }
+        if hasUnwritten {
+            for s in sequences { try markDelivered(sequence: s, destination: destination, at: now) }
+            return
+        }
         do {
             try pool.write { db in
                 for s in sequences {
@@ -381,6 +515,9 @@ public final class Outbox: @unchecked Sendable {
                         """, arguments: [now.nanosecondsSinceEpoch, destination, s])
                 }
             }
+        } catch let e as DatabaseError where Self.isUnwritable(e) {
+            // The disk refused: keep each outcome in memory until it takes them.
+            for s in sequences { try markDelivered(sequence: s, destination: destination, at: now) }
         } catch {
             throw OutboxError(operation: "mark \(sequences.count) alerts delivered to \(destination)", path: path, underlying: "\(error)")
         }

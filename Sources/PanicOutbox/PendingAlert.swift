@@ -12,6 +12,9 @@ public struct PendingAlert: Sendable, Equatable {
     public var attempts: Int
     public var nextAttemptAt: WallTime
     public var lastError: String?
+    /// False while the alert is held in memory only: accepted when the disk
+    /// would not take it, and lost if the gateway stops before it is written.
+    public var durable = true
 }
 
 /// One destination's queue at a glance.
@@ -21,6 +24,8 @@ public struct QueueSummary: Sendable, Equatable {
     public var pendingAlarms: Int
     public var oldestPendingAcceptedAt: WallTime?
     public var delivered: Int
+    /// Of `pending`, alerts held in memory because the disk would not take them.
+    public var unwritten = 0
 }
 
 /// What opening the outbox found.
@@ -33,4 +38,16 @@ public struct OutboxOpenReport: Sendable, Equatable {
     public var corruption: String?
     /// Undelivered alerts found at start, all destinations together.
     public var pendingAtStart: Int
+}
+
+/// What `Outbox.acceptOrHold` did with a batch of drafts.
+public struct Acceptance: Sendable {
+    /// The alerts, with their ids and sequence numbers; delivered either way.
+    public var alerts: [Alert]
+    /// Nil when they are on disk. Otherwise why the disk did not take them:
+    /// they are held in memory, delivered from there, and written (with the
+    /// same ids and sequence numbers) once `writeUnwritten` succeeds.
+    public var unwritten: OutboxError?
+    /// The disk was full and the reserve file was given up to make room.
+    public var releasedReserve: Bool
 }
