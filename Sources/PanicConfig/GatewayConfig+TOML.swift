@@ -51,11 +51,12 @@ extension GatewayConfig {
             m.rejectUnknownKeys()
         }
         var maxTelemetry = 10_000
-        var keepDays = 30, keepRows = 10_000
+        var keepDays = 30, keepRows = 10_000, reserveMiB = 8
         if let outbox = root.table("outbox") {
             maxTelemetry = outbox.int("max_telemetry", range: 100...10_000_000) ?? maxTelemetry
             keepDays = outbox.int("keep_delivered_days", range: 1...3_650, unit: " days") ?? keepDays
             keepRows = outbox.int("keep_delivered_rows", range: 100...10_000_000) ?? keepRows
+            reserveMiB = outbox.int("reserve_mib", range: 0...1_024, unit: " MiB") ?? reserveMiB
             outbox.rejectUnknownKeys()
         }
 
@@ -129,6 +130,7 @@ extension GatewayConfig {
             maximumTelemetry: maxTelemetry, inputs: inputs, serialDevices: serialDevices, uplinks: uplinks, dc09Uplinks: dc09)
         config.keepDeliveredDays = keepDays
         config.keepDeliveredRows = keepRows
+        config.outboxReserveBytes = reserveMiB << 20
         return (config, context.keysRead)
     }
 

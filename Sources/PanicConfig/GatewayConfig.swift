@@ -21,6 +21,8 @@ public struct GatewayConfig: Sendable {
     public var keepDeliveredDays = 30
     /// …and beyond this many rows, newest kept. Undelivered ones never are.
     public var keepDeliveredRows = 10_000
+    /// Bytes kept free for alarms beside the outbox (a file given up when the disk fills); 0: none.
+    public var outboxReserveBytes = 8 << 20
     public var inputs: [InputConfig]
     public var serialDevices: [SerialDeviceConfig]
     /// HTTPS destinations (`type = "https"`, the default).

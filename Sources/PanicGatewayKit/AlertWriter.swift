@@ -77,15 +77,41 @@ public final class AlertWriter: @unchecked Sendable {
         if running { state.wait(until: { $0.finished }) { _, _ in } }
     }
 
+    /// Held telemetry beyond this many held alerts is dropped (and counted)
+    /// while the disk does not take writes; alarms are always held.
+    public static let heldTelemetryLimit = 1_000
+
+    /// How often what is held in memory is offered to the disk again.
+    static let unwrittenRetry = Nanoseconds.milliseconds(500)
+
+    /// How often a given-up reserve is made again when there is room.
+    static let reserveRetry = Nanoseconds.seconds(10)
+
+    private struct DiskTrouble {
+        /// The unwritable trouble is raised (its cause).
+        var unwritable: String?
+        var reserveGivenUp = false
+        var lastReserveTry: MonotonicInstant?
+    }
+    /// The writer thread's own: read and written only by `run`.
+    private var disk = DiskTrouble()
+
     private func run() {
         defer { state.update { $0.finished = true } }
         while true {
-            let next: (batch: [Item], tests: Set<Int>)? = state.wait(until: { !$0.queue.isEmpty || $0.stopping }) { s, _ in
+            let retrying = outbox.hasUnwritten || disk.reserveGivenUp || disk.unwritable != nil
+            let next: (batch: [Item], tests: Set<Int>, stopping: Bool)? = state.wait(
+                until: { !$0.queue.isEmpty || $0.stopping }, timeout: retrying ? Self.unwrittenRetry : nil
+            ) { s, ready in
+                if !ready { return ([], s.testInputs, false) }
                 if s.queue.isEmpty { return nil }
                 defer { s.queue.removeAll(keepingCapacity: true) }
-                return (s.queue, s.testInputs)
+                return (s.queue, s.testInputs, s.stopping)
             }
-            guard let (batch, tests) = next else { return }
+            guard let (batch, tests, stopping) = next else {
+                finalWrite()
+                return
+            }
 
             let synced = ClockDiscipline.current().synchronized
             var drafts: [AlertDraft] = []
@@ -100,24 +126,90 @@ public final class AlertWriter: @unchecked Sendable {
                     drafts.append(draft(for: item, synced: synced, tests: tests))
                 }
             }
-            if drafts.isEmpty { continue }
-            var attempt = 0
-            while true {
-                do {
-                    let accepted = try outbox.accept(drafts, gatewayID: gatewayID, site: site, at: clock.wallNow())
-                    onAccepted(accepted)
-                    break
-                } catch {
-                    attempt += 1
-                    // Nothing is dropped: the batch is retried until the disk takes it.
-                    if attempt == 1 || attempt % 50 == 0 {
-                        logger.critical("cannot commit alerts to the outbox; retrying", metadata: [
-                            "error": "\(error)", "alerts.waiting": "\(drafts.count)", "attempt": "\(attempt)",
-                        ])
-                    }
-                    Thread.sleep(forTimeInterval: 0.1)
-                }
+            commit(drafts, synced: synced)
+            if stopping && state.read({ $0.queue.isEmpty }) {
+                finalWrite()
+                return
             }
+        }
+    }
+
+    /// Commits the drafts, or holds them in memory when the disk does not
+    /// take them; raises and clears the outbox's own trouble.
+    private func commit(_ drafts: [AlertDraft], synced: Bool) {
+        var drafts = drafts
+        if outbox.hasUnwritten, drafts.isEmpty {
+            if let error = outbox.writeUnwritten(at: clock.wallNow()) {
+                logger.debug("outbox still does not take writes", metadata: ["error": "\(error)"])
+            }
+        }
+        if !outbox.hasUnwritten, disk.unwritable != nil {
+            disk.unwritable = nil
+            drafts.append(AlertRules.trouble(
+                input: nil, cause: "outbox writes again: alerts held in memory are stored", cleared: true,
+                occurredAt: clock.wallNow(), clockSynchronized: synced))
+            logger.notice("outbox writes again; the alerts held in memory are stored")
+        }
+        if disk.reserveGivenUp, !outbox.hasUnwritten, reserveDue() {
+            if outbox.restoreReserve() {
+                disk.reserveGivenUp = false
+                drafts.append(AlertRules.trouble(
+                    input: nil, cause: "outbox reserve restored: there is room on the disk again", cleared: true,
+                    occurredAt: clock.wallNow(), clockSynchronized: synced))
+                logger.notice("outbox reserve restored")
+            }
+        }
+        if outbox.hasUnwritten, outbox.unwrittenAlerts.count >= Self.heldTelemetryLimit {
+            // Memory is for alarms: telemetry beyond the limit is given up, counted.
+            let before = drafts.count
+            drafts.removeAll { $0.priority == .telemetry && !($0.kind == .trouble && $0.input == nil) }
+            if drafts.count < before {
+                outbox.dropTelemetryWhileUnwritable(before - drafts.count)
+                logger.warning("telemetry dropped: the disk does not take writes", metadata: ["alerts.dropped": "\(before - drafts.count)"])
+            }
+        }
+        if drafts.isEmpty { return }
+        var result = outbox.acceptOrHold(drafts, gatewayID: gatewayID, site: site, at: clock.wallNow())
+        var extra: [AlertDraft] = []
+        if result.releasedReserve {
+            disk.reserveGivenUp = true
+            disk.lastReserveTry = clock.monotonicNow()
+            logger.critical("disk full: the outbox's reserve was given up so alarms are still stored; free space on the state directory's filesystem")
+            extra.append(AlertRules.trouble(
+                input: nil, cause: "disk full: the outbox's reserve was given up so alarms are still stored; free space on the gateway's disk",
+                cleared: false, occurredAt: clock.wallNow(), clockSynchronized: synced))
+        }
+        if let error = result.unwritten, disk.unwritable == nil {
+            let cause = "outbox cannot write (\(error.underlying)); alerts are sent from memory and are lost if the gateway restarts"
+            disk.unwritable = cause
+            logger.critical("cannot commit alerts to the outbox; holding them in memory, delivering them from there, and retrying the disk", metadata: [
+                "error": "\(error)", "alerts.held": "\(outbox.unwrittenAlerts.count)",
+            ])
+            extra.append(AlertRules.trouble(
+                input: nil, cause: String(cause.prefix(400)), cleared: false, occurredAt: clock.wallNow(), clockSynchronized: synced))
+        }
+        onAccepted(result.alerts)
+        if !extra.isEmpty {
+            result = outbox.acceptOrHold(extra, gatewayID: gatewayID, site: site, at: clock.wallNow())
+            onAccepted(result.alerts)
+        }
+    }
+
+    private func reserveDue() -> Bool {
+        let now = clock.monotonicNow()
+        if let last = disk.lastReserveTry, now - last < Self.reserveRetry { return false }
+        disk.lastReserveTry = now
+        return true
+    }
+
+    /// At stop: one more offer of what is held to the disk; what it still
+    /// refuses is lost with the process, and said so.
+    private func finalWrite() {
+        guard outbox.hasUnwritten else { return }
+        if let error = outbox.writeUnwritten(at: clock.wallNow()) {
+            logger.critical("stopping with alerts the disk did not take: they were sent from memory if a receiver answered, and are not kept", metadata: [
+                "error": "\(error)", "alerts.held": "\(outbox.unwrittenAlerts.count)",
+            ])
         }
     }
 

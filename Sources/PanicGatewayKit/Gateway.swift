@@ -56,7 +56,8 @@ public final class Gateway: Sendable {
         self.config = config
         self.logger = logger
         try FileManager.default.createDirectory(atPath: config.stateDirectory, withIntermediateDirectories: true)
-        let outbox = try Outbox(path: config.outboxPath, destinations: config.destinationNames, maximumTelemetry: config.maximumTelemetry)
+        let outbox = try Outbox(path: config.outboxPath, destinations: config.destinationNames, maximumTelemetry: config.maximumTelemetry,
+                                reserveBytes: config.outboxReserveBytes)
         self.outbox = outbox
 
         let deliveries = Locked<[DeliveryService]>([])

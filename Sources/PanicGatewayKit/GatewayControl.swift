@@ -101,12 +101,21 @@ final class GatewayControl: ControlHandler, @unchecked Sendable {
         }
         return ["gateway_id": config.gatewayID, "site": config.site, "uptime_s": Int(Date().timeIntervalSince(started)),
                 "inputs": inputs, "uplinks": links, "queue": try queueSummary(now: now), "clock": Self.clock(),
-                "last_sequence": try outbox.lastSequence(), "evicted_telemetry": try outbox.evictedTelemetry()]
+                "last_sequence": try outbox.lastSequence(), "evicted_telemetry": try outbox.evictedTelemetry(),
+                "outbox": Self.outboxHealth(outbox)]
+    }
+
+    /// Whether the disk takes the outbox's writes, and what is held in memory.
+    static func outboxHealth(_ outbox: Outbox) -> [String: Any] {
+        let held = outbox.unwrittenAlerts
+        return ["writable": !outbox.hasUnwritten, "unwritten_alerts": held.count, "unwritten_reason": held.reason as Any,
+                "reserve_in_place": outbox.reserveInPlace]
     }
 
     func queueSummary(now: WallTime) throws -> [[String: Any]] {
         try outbox.summary().map {
             ["destination": $0.destination, "pending": $0.pending, "pending_alarms": $0.pendingAlarms, "delivered": $0.delivered,
+             "unwritten": $0.unwritten,
              "oldest_pending_age_s": $0.oldestPendingAcceptedAt.map { (now - $0).seconds } as Any]
         }
     }
@@ -116,7 +125,7 @@ final class GatewayControl: ControlHandler, @unchecked Sendable {
         var pending: [String: Any] = [:]
         for name in config.destinationNames {
             pending[name] = try outbox.pending(destination: name, limit: limit).map {
-                ["sequence": $0.sequence, "id": $0.id, "kind": $0.kind.rawValue, "attempts": $0.attempts,
+                ["sequence": $0.sequence, "id": $0.id, "kind": $0.kind.rawValue, "attempts": $0.attempts, "durable": $0.durable,
                  "accepted_at": $0.acceptedAt.rfc3339, "last_error": $0.lastError as Any,
                  "next_attempt_at": $0.nextAttemptAt.nanosecondsSinceEpoch > 0 ? $0.nextAttemptAt.rfc3339 : NSNull()] as [String: Any]
             }

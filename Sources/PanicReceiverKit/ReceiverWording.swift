@@ -8,8 +8,10 @@ enum ReceiverWording {
     static func alert(_ alert: Alert, receivedAt now: WallTime) -> String {
         let what = alert.kind == .restore ? "restore of \(alert.restores?.rawValue ?? "?")" : alert.kind.rawValue
         let latency = Double((now - alert.occurredAt).value) / 1e6
-        return String(format: "#%lld %@%@ input=%@ zone=%@ occurred=%@ latency=%.1fms%@", alert.sequence, what, alert.test ? " (TEST)" : "",
-                      alert.input ?? "-", alert.zone.map(String.init) ?? "-", alert.occurredAt.rfc3339, latency, alert.detail.map { " (\($0))" } ?? "")
+        let line = String(format: "#%lld %@%@ input=%@ zone=%@ occurred=%@ latency=%.1fms%@", alert.sequence, what, alert.test ? " (TEST)" : "",
+                          alert.input ?? "-", alert.zone.map(String.init) ?? "-", alert.occurredAt.rfc3339, latency, alert.detail.map { " (\($0))" } ?? "")
+        // The gateway's disk did not take it: the alarm is real, its copy there is not safe.
+        return alert.durable == false ? line + " [sent from the gateway's memory: its disk is full or failing]" : line
     }
 
     static func reuse(_ alert: Alert, earlier: String) -> String {

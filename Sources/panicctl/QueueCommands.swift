@@ -19,7 +19,8 @@ struct Queue: ParsableCommand {
                 let dest = text(s["destination"])
                 print("\(dest): \(text(s["pending"])) pending (\(text(s["pending_alarms"])) alarm), oldest \(text(s["oldest_pending_age_s"])) s, \(text(s["delivered"])) delivered")
                 let rows = (pending[dest] as? [[String: Any]] ?? []).map {
-                    ["#\(text($0["sequence"]))", text($0["kind"]), text($0["id"]), text($0["attempts"]), text($0["accepted_at"]), text($0["last_error"])]
+                    ["#\(text($0["sequence"]))" + (($0["durable"] as? Bool) == false ? " (memory only)" : ""), text($0["kind"]), text($0["id"]),
+                     text($0["attempts"]), text($0["accepted_at"]), text($0["last_error"])]
                 }
                 if !rows.isEmpty { print(Output.table(["SEQ", "KIND", "ID", "TRIES", "ACCEPTED", "LAST ERROR"], rows)) }
             }

@@ -27,6 +27,12 @@ struct Status: ParsableCommand {
             [text(q["destination"]), text(q["pending"]), text(q["pending_alarms"]), text(q["oldest_pending_age_s"]), text(q["delivered"])]
         }
         print("\n" + Output.table(["QUEUE", "PENDING", "ALARMS", "OLDEST (s)", "DELIVERED"], queue))
+        if let o = r["outbox"] as? [String: Any], (o["writable"] as? Bool) == false {
+            print("\n" + Output.bad("OUTBOX CANNOT WRITE") + ": \(text(o["unwritten_alerts"])) alert(s) held in memory only (\(text(o["unwritten_reason"]))); "
+                  + "they are delivered from memory and lost if the daemon stops. Free space on the state directory's disk.")
+        } else if let o = r["outbox"] as? [String: Any], (o["reserve_in_place"] as? Bool) == false {
+            print("\n" + Output.warn("outbox reserve given up") + ": the disk filled up; free space so the reserve can be made again.")
+        }
         let c = r["clock"] as? [String: Any] ?? [:]
         let synced = (c["synchronized"] as? Bool) == true
         print("\nclock: " + (synced ? Output.good("synchronised") : Output.bad("NOT synchronised")) + ", estimated error \(text(c["estimated_error_us"])) µs")
