@@ -13,13 +13,25 @@ public struct DevCertificates: Sendable {
 
     /// A CA named `caName` and a server certificate for `localhost`,
     /// `127.0.0.1` and `::1`, valid for a day.
-    public static func make(caName: String = "panic-gateway test CA") throws -> DevCertificates {
+    ///
+    /// For tests of what a gateway must refuse: `serverNames` replaces those
+    /// names (a certificate for another host), `serverValidity` the server
+    /// certificate's validity (one that expired).
+    public static func make(
+        caName: String = "panic-gateway test CA", serverNames: [String]? = nil, serverValidity: DateInterval? = nil
+    ) throws -> DevCertificates {
         let now = Date()
+        let names: [GeneralName] = serverNames.map { $0.map { GeneralName.dnsName($0) } } ?? [
+            .dnsName("localhost"),
+            .ipAddress(ASN1OctetString(contentBytes: [127, 0, 0, 1])),
+            .ipAddress(ASN1OctetString(contentBytes: ArraySlice([UInt8](repeating: 0, count: 15) + [1]))),
+        ]
+        let validity = serverValidity ?? DateInterval(start: now - 3600, end: now + 86_400)
         let caKey = P256.Signing.PrivateKey()
         let caSubject = try DistinguishedName { CommonName(caName) }
         let ca = try Certificate(
             version: .v3, serialNumber: .init(), publicKey: .init(caKey.publicKey),
-            notValidBefore: now - 3600, notValidAfter: now + 86_400,
+            notValidBefore: min(now, validity.start) - 3600, notValidAfter: max(now, validity.end) + 86_400,
             issuer: caSubject, subject: caSubject, signatureAlgorithm: .ecdsaWithSHA256,
             extensions: try Certificate.Extensions {
                 Critical(BasicConstraints.isCertificateAuthority(maxPathLength: nil))
@@ -29,18 +41,14 @@ public struct DevCertificates: Sendable {
         let serverKey = P256.Signing.PrivateKey()
         let server = try Certificate(
             version: .v3, serialNumber: .init(), publicKey: .init(serverKey.publicKey),
-            notValidBefore: now - 3600, notValidAfter: now + 86_400,
-            issuer: caSubject, subject: try DistinguishedName { CommonName("localhost") },
+            notValidBefore: validity.start, notValidAfter: validity.end,
+            issuer: caSubject, subject: try DistinguishedName { CommonName(serverNames?.first ?? "localhost") },
             signatureAlgorithm: .ecdsaWithSHA256,
             extensions: try Certificate.Extensions {
                 Critical(BasicConstraints.notCertificateAuthority)
                 Critical(KeyUsage(digitalSignature: true))
                 try ExtendedKeyUsage([.serverAuth, .clientAuth])
-                SubjectAlternativeNames([
-                    .dnsName("localhost"),
-                    .ipAddress(ASN1OctetString(contentBytes: [127, 0, 0, 1])),
-                    .ipAddress(ASN1OctetString(contentBytes: ArraySlice([UInt8](repeating: 0, count: 15) + [1]))),
-                ])
+                SubjectAlternativeNames(names)
             },
             issuerPrivateKey: .init(caKey))
         return DevCertificates(caPEM: try pem(ca), serverCertificatePEM: try pem(server), serverKeyPEM: serverKey.pemRepresentation)

@@ -46,6 +46,44 @@ struct UplinkTLSTests {
         await h.stopReceiver()
     }
 
+    @Test("an expired receiver certificate and one for another host are refused: nothing is sent, nothing lost, delivered once the certificate is right",
+          arguments: [BadCertificate.expired, .otherHost])
+    func badServerCertificateRefused(_ bad: BadCertificate) async throws {
+        let h = try Harness()
+        let now = Date()
+        let wrong = switch bad {
+        case .expired: try DevCertificates.make(serverValidity: DateInterval(start: now - 10 * 86_400, end: now - 86_400))
+        case .otherHost: try DevCertificates.make(serverNames: ["receiver.other-embassy.example"])
+        }
+        try await h.startReceiver(certs: wrong)
+        let ca = try wrong.write(to: h.dir).ca
+        let button = try await h.startGateway(caFile: ca)
+        try await h.tap(button)
+        try await waitUntil("two refused TLS handshakes") { (h.gateway?.destinations.first?.status.consecutiveFailures ?? 0) >= 2 }
+        // Refused before a byte of the request: the receiver saw nothing.
+        #expect(h.received.value.isEmpty)
+        #expect(try h.pending() == 2)
+        let error = h.gateway?.destinations.first?.status.lastError ?? ""
+        #expect(error.contains("TLS"), "last error: \(error)")
+        await h.stopGateway()
+        await h.stopReceiver()
+        // The receiver gets a right certificate from the same CA: the queue drains.
+        let good = try DevCertificates.make()
+        try await h.startReceiver(certs: good, certDir: "rcv-right")
+        let right = h.dir + "/right"
+        try FileManager.default.createDirectory(atPath: right, withIntermediateDirectories: true)
+        _ = try await h.startGateway(caFile: try good.write(to: right).ca)
+        try await waitUntil("queued alerts delivered") { h.received.value.count == 2 }
+        #expect(h.received.value.map(\.sequence) == [1, 2])
+        await h.stopGateway()
+        await h.stopReceiver()
+    }
+
+    enum BadCertificate: String, CustomTestStringConvertible, Sendable {
+        case expired, otherHost
+        var testDescription: String { rawValue }
+    }
+
     @Test("mutual TLS: a receiver that requires client certificates takes the gateway's, and refuses a gateway without one")
     func mutualTLS() async throws {
         let h = try Harness()
