@@ -77,6 +77,24 @@ enum IntakeHarness {
         require(!stored || again.status == 200, "a repeated alert was not a duplicate: \(again.status) \(again.body)")
         check(blocking { await intake.alert(signed(data, uri: Fixed.alertsURI, nonce: id, signer: Fixed.nextSigner), now: now) }, "alert under the announced key")
         check(blocking { await intake.alert(signed(data, uri: "https://elsewhere.example/v1/alerts", nonce: id), now: now) }, "alert for another receiver")
+        // The same bytes as a batch (its lines the alerts), nonce the first line's id.
+        let firstLine = Array(data.split(separator: UInt8(ascii: "\n"), maxSplits: 1, omittingEmptySubsequences: false).first ?? [])
+        let firstID = ((try? JSONSerialization.jsonObject(with: Data(firstLine))) as? [String: Any])?["id"] as? String ?? id
+        let batch = blocking { await intake.alertBatch(signed(data, uri: Fixed.alertsBatchURI, nonce: firstID), now: now) }
+        note("batch: \(batch.status) \(batch.body)")
+        require(allowed.contains(batch.status) || batch.status == 413, "batch: status \(batch.status) \(batch.body)")
+        if batch.status == 200 {
+            let object = (try? JSONSerialization.jsonObject(with: Data(batch.body.utf8))) as? [String: Any]
+            let results = object?["results"] as? [[String: Any]]
+            var lines = data.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false)
+            if lines.last?.isEmpty == true { lines.removeLast() }
+            require(results?.count == lines.count, "batch: \(results?.count ?? -1) results for \(lines.count) lines")
+            for r in results ?? [] {
+                let status = r["status"] as? Int ?? -1
+                require(allowed.contains(status), "batch: an entry's status \(status)")
+                if status == 201 { stored = true }
+            }
+        }
 
         if stored {
             do {

@@ -140,13 +140,13 @@ public struct Intake: Sendable {
         }
     }
 
-    private struct Verified {
+    struct Verified {
         var signature: VerifiedSignature
         /// Signed by a key its gateway announced, not by a configured one.
         var viaAnnouncement: Bool
     }
 
-    private func verify(_ message: SignedMessage, now: WallTime) async -> Result<Verified, IntakeResponse> {
+    func verify(_ message: SignedMessage, now: WallTime) async -> Result<Verified, IntakeResponse> {
         var verifier = self.verifier
         verifier.keys = directory.keys
         guard authorities.accepts(targetURI: message.targetURI) else {
@@ -182,13 +182,13 @@ public struct Intake: Sendable {
         }
     }
 
-    private func tooMany(_ gatewayID: String, _ seconds: Int) -> IntakeResponse {
+    func tooMany(_ gatewayID: String, _ seconds: Int) -> IntakeResponse {
         logger.warning("gateway over its request rate; asked to retry later", metadata: ["gateway.id": "\(gatewayID)", "retry_after_s": "\(seconds)"])
         observer(.rejected(reason: "rate limit", status: 429))
         return .json(429, ["error": "too many requests from \(gatewayID); retry after \(seconds) s"], retryAfter: seconds)
     }
 
-    private func reject(_ status: Int, _ reason: String) -> IntakeResponse {
+    func reject(_ status: Int, _ reason: String) -> IntakeResponse {
         // The reason may quote the request: no control characters reach the log.
         let safe = reason.escapingControlCharacters
         logger.warning("request refused", metadata: ["http.status": "\(status)", "reason": "\(safe)"])

@@ -118,19 +118,40 @@ public final class PostgresReceiverStore: ReceiverStore {
     // MARK: Intake
 
     public func store(_ alert: Alert, body: [UInt8], keyID: String, at now: WallTime) async throws -> StoreOutcome {
-        let text = ReceiverWording.alert(alert, receivedAt: now)
-        return try await timed("store alert") { [client, logger] in
-            let q: PostgresQuery = """
-                SELECT outcome, earlier FROM panic_store_alert(\(alert.gatewayID), \(alert.id), \(alert.sequence), \(alert.kind.rawValue), \(alert.test),
-                  \(alert.occurredAt.nanosecondsSinceEpoch), \(now.nanosecondsSinceEpoch), \(keyID), \(ByteBuffer(bytes: body)), \(text))
-                """
-            guard let row = try await client.query(q, logger: logger).collect().first else { throw StoreUnavailable(what: "store alert: no answer", after: .zero) }
-            let (outcome, earlier) = try row.decode((String, String?).self)
-            switch outcome {
-            case "created": return .created
-            case "duplicate": return .duplicate
-            default: return .sequenceReused(earlierID: earlier ?? "?")
+        try await timed("store alert") { [client, logger] in
+            try await Self.store(alert, body: body, keyID: keyID, at: now) { q in try await client.query(q, logger: logger) }
+        }
+    }
+
+    public func store(batch: [AlertToStore], keyID: String, at now: WallTime) async throws -> [StoreOutcome] {
+        // One transaction, in order: committed (synchronous_commit on) before
+        // any of it is answered, or none of it is stored.
+        try await timed("store \(batch.count) alerts") { [client, logger] in
+            try await client.withTransaction(logger: logger) { tx in
+                var outcomes: [StoreOutcome] = []
+                outcomes.reserveCapacity(batch.count)
+                for item in batch {
+                    outcomes.append(try await Self.store(item.alert, body: item.body, keyID: keyID, at: now) { q in try await tx.query(q, logger: logger) })
+                }
+                return outcomes
             }
+        }
+    }
+
+    private static func store(
+        _ alert: Alert, body: [UInt8], keyID: String, at now: WallTime, query: (PostgresQuery) async throws -> PostgresRowSequence
+    ) async throws -> StoreOutcome {
+        let text = ReceiverWording.alert(alert, receivedAt: now)
+        let q: PostgresQuery = """
+            SELECT outcome, earlier FROM panic_store_alert(\(alert.gatewayID), \(alert.id), \(alert.sequence), \(alert.kind.rawValue), \(alert.test),
+              \(alert.occurredAt.nanosecondsSinceEpoch), \(now.nanosecondsSinceEpoch), \(keyID), \(ByteBuffer(bytes: body)), \(text))
+            """
+        guard let row = try await query(q).collect().first else { throw StoreUnavailable(what: "store alert: no answer", after: .zero) }
+        let (outcome, earlier) = try row.decode((String, String?).self)
+        switch outcome {
+        case "created": return .created
+        case "duplicate": return .duplicate
+        default: return .sequenceReused(earlierID: earlier ?? "?")
         }
     }
 

@@ -82,6 +82,9 @@ public struct ReceiverServer: Sendable {
         router.post("/v1/alerts") { request, _ -> Response in
             try await Self.handle(request, scheme: scheme, maxBody: maxBody) { await intake.alert($0, now: Self.now()) }
         }
+        router.post("/v1/alerts/batch") { request, _ -> Response in
+            try await Self.handle(request, scheme: scheme, maxBody: maxBody) { await intake.alertBatch($0, now: Self.now()) }
+        }
         router.post("/v1/heartbeats") { request, _ -> Response in
             try await Self.handle(request, scheme: scheme, maxBody: maxBody) { await intake.heartbeat($0, now: Self.now()) }
         }

@@ -23,6 +23,12 @@ public protocol ReceiverStore: Sendable {
     /// after the transaction has committed durably.
     func store(_ alert: Alert, body: [UInt8], keyID: String, at now: WallTime) async throws -> StoreOutcome
 
+    /// Stores several alerts of one gateway, signed together, in one
+    /// transaction and in the order given: each outcome as `store` would
+    /// give it had they come one after another. Throws, and stores none,
+    /// when the transaction does not commit.
+    func store(batch: [AlertToStore], keyID: String, at now: WallTime) async throws -> [StoreOutcome]
+
     /// Records a heartbeat whose nonce (its id) was not seen before: true if
     /// the gateway was silent until now, false if not, nil for a replay
     /// (nothing recorded). Nonces older than `forgetNoncesBefore` (Unix
@@ -78,6 +84,16 @@ public protocol ReceiverStore: Sendable {
 }
 
 /// The result of storing one alert.
+/// One alert of a batch, with the exact bytes it arrived as.
+public struct AlertToStore: Sendable {
+    public var alert: Alert
+    public var body: [UInt8]
+    public init(alert: Alert, body: [UInt8]) {
+        self.alert = alert
+        self.body = body
+    }
+}
+
 public enum StoreOutcome: Sendable, Equatable {
     case created
     case duplicate

@@ -37,31 +37,38 @@ public final class SQLiteReceiverStore: ReceiverStore, @unchecked Sendable {
     }
 
     public func store(_ alert: Alert, body: [UInt8], keyID: String, at now: WallTime) async throws -> StoreOutcome {
-        try await pool.write { [self] db in
-            try db.execute(sql: """
-                INSERT INTO alerts(gateway_id, id, sequence, kind, test, occurred_at_ns, received_at_ns, key_id, body)
-                VALUES(?,?,?,?,?,?,?,?,?) ON CONFLICT(gateway_id, id) DO NOTHING
-                """, arguments: [alert.gatewayID, alert.id, alert.sequence, alert.kind.rawValue, alert.test,
-                                 alert.occurredAt.nanosecondsSinceEpoch, now.nanosecondsSinceEpoch, keyID, Data(body)])
-            guard db.changesCount > 0 else { return .duplicate }
-            // A sequence number seen before under another id is a new, signed
-            // alert all the same (a gateway whose outbox was lost starts over):
-            // store it, and say so, rather than refuse an alarm.
-            let reused = try String.fetchOne(db, sql: "SELECT id FROM alerts WHERE gateway_id = ? AND sequence = ? AND id <> ? LIMIT 1",
-                                             arguments: [alert.gatewayID, alert.sequence, alert.id])
-            if let other = reused {
-                try log(db, now, alert.gatewayID, "seq-reuse", ReceiverWording.reuse(alert, earlier: other))
-            }
-            let previousMax = try Int64.fetchOne(db, sql: "SELECT MAX(sequence) FROM alerts WHERE gateway_id = ? AND id <> ?", arguments: [alert.gatewayID, alert.id])
-            try db.execute(sql: "INSERT OR IGNORE INTO gateways(id) VALUES(?)", arguments: [alert.gatewayID])
-            try log(db, now, alert.gatewayID, "alert", ReceiverWording.alert(alert, receivedAt: now))
-            // Sequences are range-checked at intake (1...2^53); saturating all the
-            // same, so a row stored by an older version cannot crash this one.
-            if reused == nil, let prev = previousMax, alert.sequence > prev.saturatingAdd(1) {
-                try log(db, now, alert.gatewayID, "gap", ReceiverWording.gap(from: prev, to: alert.sequence))
-            }
-            return reused.map { .sequenceReused(earlierID: $0) } ?? .created
+        try await pool.write { [self] db in try store(db, alert, body: body, keyID: keyID, at: now) }
+    }
+
+    public func store(batch: [AlertToStore], keyID: String, at now: WallTime) async throws -> [StoreOutcome] {
+        // One transaction, in order: each sees the ones before it (gaps, reuse).
+        try await pool.write { [self] db in try batch.map { try store(db, $0.alert, body: $0.body, keyID: keyID, at: now) } }
+    }
+
+    private func store(_ db: Database, _ alert: Alert, body: [UInt8], keyID: String, at now: WallTime) throws -> StoreOutcome {
+        try db.execute(sql: """
+            INSERT INTO alerts(gateway_id, id, sequence, kind, test, occurred_at_ns, received_at_ns, key_id, body)
+            VALUES(?,?,?,?,?,?,?,?,?) ON CONFLICT(gateway_id, id) DO NOTHING
+            """, arguments: [alert.gatewayID, alert.id, alert.sequence, alert.kind.rawValue, alert.test,
+                             alert.occurredAt.nanosecondsSinceEpoch, now.nanosecondsSinceEpoch, keyID, Data(body)])
+        guard db.changesCount > 0 else { return .duplicate }
+        // A sequence number seen before under another id is a new, signed
+        // alert all the same (a gateway whose outbox was lost starts over):
+        // store it, and say so, rather than refuse an alarm.
+        let reused = try String.fetchOne(db, sql: "SELECT id FROM alerts WHERE gateway_id = ? AND sequence = ? AND id <> ? LIMIT 1",
+                                         arguments: [alert.gatewayID, alert.sequence, alert.id])
+        if let other = reused {
+            try log(db, now, alert.gatewayID, "seq-reuse", ReceiverWording.reuse(alert, earlier: other))
         }
+        let previousMax = try Int64.fetchOne(db, sql: "SELECT MAX(sequence) FROM alerts WHERE gateway_id = ? AND id <> ?", arguments: [alert.gatewayID, alert.id])
+        try db.execute(sql: "INSERT OR IGNORE INTO gateways(id) VALUES(?)", arguments: [alert.gatewayID])
+        try log(db, now, alert.gatewayID, "alert", ReceiverWording.alert(alert, receivedAt: now))
+        // Sequences are range-checked at intake (1...2^53); saturating all the
+        // same, so a row stored by an older version cannot crash this one.
+        if reused == nil, let prev = previousMax, alert.sequence > prev.saturatingAdd(1) {
+            try log(db, now, alert.gatewayID, "gap", ReceiverWording.gap(from: prev, to: alert.sequence))
+        }
+        return reused.map { .sequenceReused(earlierID: $0) } ?? .created
     }
 
     public func recordHeartbeat(_ beat: Heartbeat, at now: WallTime, nonceCreated: Int64, forgetNoncesBefore: Int64) async throws -> Bool? {
