@@ -28,6 +28,18 @@ public enum AttemptResult: Sendable, Equatable {
     case cancelled
 }
 
+/// What one attempt to deliver several alerts at once came to.
+public enum BatchAttemptResult: Sendable, Equatable {
+    /// One result per alert for the first `count` alerts of the batch, in
+    /// order (a channel may carry fewer than it was given, never none).
+    case each([AttemptResult])
+    /// The request as a whole came to this (no answer, a pause asked for,
+    /// the signature's time refused): taken as the first alert's result.
+    case whole(AttemptResult)
+    /// The channel does not take these as a batch: send the first one alone.
+    case unsupported
+}
+
 /// How one destination retries, fails over and keeps in touch.
 public struct DeliveryPolicy: Sendable, Equatable {
     public var backoff: Backoff

@@ -26,6 +26,12 @@ public protocol DeliveryChannel: Sendable {
 
     /// One attempt to deliver `alert` over `path`, with times sent corrected by `clockOffset`.
     func deliver(_ alert: PendingAlert, on path: DeliveryPath, clockOffset: Nanoseconds) async -> AttemptResult
+    /// Most alerts one attempt may carry: 1 (the default) delivers one at a
+    /// time; more lets a backlog drain in batches (`deliver(batch:)`).
+    var batchLimit: Int { get }
+    /// One attempt to deliver `batch` (at most `batchLimit` alerts, in
+    /// delivery order, all of one priority) in one exchange.
+    func deliver(batch: [PendingAlert], on path: DeliveryPath, clockOffset: Nanoseconds) async -> BatchAttemptResult
     /// A heartbeat (when `policy.heartbeatInterval` is set).
     func heartbeat(on path: DeliveryPath, clockOffset: Nanoseconds) async -> AttemptResult
     /// A supervision message (when `policy.supervisionInterval` is set).
@@ -45,6 +51,8 @@ extension DeliveryChannel {
     public func open() async {}
     public func close() async {}
     public func interrupt() {}
+    public var batchLimit: Int { 1 }
+    public func deliver(batch: [PendingAlert], on path: DeliveryPath, clockOffset: Nanoseconds) async -> BatchAttemptResult { .unsupported }
     public func heartbeat(on path: DeliveryPath, clockOffset: Nanoseconds) async -> AttemptResult { .refused("\(kind) has no heartbeat") }
     public func supervise(on path: DeliveryPath, clockOffset: Nanoseconds) async -> AttemptResult { .refused("\(kind) has no supervision") }
     public func probe(clockOffset: Nanoseconds) async -> AttemptResult { .failed("\(kind) has no backup", cause: "unreachable") }

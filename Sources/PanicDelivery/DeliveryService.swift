@@ -23,6 +23,8 @@ public final class DeliveryService: Service, Sendable {
     private let wakeup = Wakeup()
     private let state: Locked<DeliveryState>
     private let heartbeatOut = Locked(false)
+    /// Exchanges that carried several alerts (for the status).
+    private let batches = Locked(0)
     private let onDelivered: @Sendable (PendingAlert, WallTime) -> Void
     private let onTrouble: @Sendable (_ cause: String, _ cleared: Bool) -> Void
 
@@ -74,7 +76,7 @@ public final class DeliveryService: Service, Sendable {
             lastSuccess: s.lastSuccess, lastError: s.lastError, lastErrorAt: s.lastErrorAt,
             consecutiveFailures: s.paths.failures, backoffUntil: s.backoffUntil, refusal: s.refusal,
             communicationsTrouble: s.paths.inCommunicationsTrouble, clockOffsets: s.clockOffsets,
-            lastHeartbeatAcknowledged: s.lastHeartbeatAcknowledged, delivered: s.delivered, lastFrameNumber: channel.lastFrameNumber)
+            lastHeartbeatAcknowledged: s.lastHeartbeatAcknowledged, delivered: s.delivered, lastFrameNumber: channel.lastFrameNumber, batches: batches.value)
     }
 
     public func run() async throws {
@@ -122,6 +124,14 @@ public final class DeliveryService: Service, Sendable {
                 }
             case .deliver(_, let path):
                 guard let alert = head else { continue }
+                // A backlog goes in batches; a lone alert (a fresh alarm) at once, alone.
+                if channel.batchLimit > 1, let batch = batch(after: alert, now: now), batch.count > 1 {
+                    switch await deliver(batch, on: path) {
+                    case .done: continue
+                    case .cancelled: return
+                    case .sendAlone: break
+                    }
+                }
                 let result = await attempt(on: path) { offset in await self.channel.deliver(alert, on: path, clockOffset: offset) }
                 // A result that came back is carried out even when shutdown
                 // began meanwhile: an acknowledged alert is marked delivered.
@@ -172,6 +182,93 @@ public final class DeliveryService: Service, Sendable {
                 if result == .delivered { logger.notice("\(what) acknowledged", metadata: ["path": "\(notice.path.rawValue)"]) }
                 carryOut(state.mutate { $0.notice(result, notice, now: at, random: r) }, alert: nil, at: at, what: what)
             }
+        }
+    }
+
+    // MARK: Batches
+
+    /// The alerts due now that may go with `head` in one exchange: those
+    /// after it in delivery order, of its priority (an alarm never waits
+    /// behind telemetry), at most the channel's limit.
+    private func batch(after head: PendingAlert, now: WallTime) -> [PendingAlert]? {
+        guard let due = try? outbox.deliverable(destination: name, now: now, limit: channel.batchLimit),
+              due.first?.sequence == head.sequence else { return nil }
+        return Array(due.prefix { $0.priority == head.priority })
+    }
+
+    private enum BatchOutcome { case done, cancelled, sendAlone }
+
+    /// Delivers a batch and carries out each alert's result as if it had
+    /// gone alone — but marks the delivered ones in one outbox transaction.
+    private func deliver(_ batch: [PendingAlert], on path: DeliveryPath) async -> BatchOutcome {
+        var result = await attemptBatch(on: path, batch)
+        if case .each(let results) = result, results.isEmpty || results.count > batch.count {
+            result = .whole(.failed("receiver answered \(results.count) results for \(batch.count) alerts", cause: "server"))
+        }
+        let at = clock.wallNow()
+        switch result {
+        case .unsupported:
+            return .sendAlone
+        case .whole(.cancelled):
+            return .cancelled
+        case .whole(let r):
+            let rnd = random()
+            carryOut(state.mutate { $0.delivery(r, sequence: batch[0].sequence, on: path, now: at, random: rnd) }, alert: batch[0], at: at)
+            if r == .delivered { announceDelivered(batch[0], on: path, at: at) }
+            count(r)
+            return .done
+        case .each(let all):
+            // A result that is not an answer about that alert alone (no
+            // reply, a pause) ends the batch there: the alerts after it stay
+            // queued, in order, for the next attempt.
+            let cut = all.firstIndex { r in
+                switch r {
+                case .delivered, .refused, .unsendable: false
+                default: true
+                }
+            }
+            let results = cut.map { Array(all[...$0]) } ?? all
+            batches.mutate { $0 += 1 }
+            var perAlert: [[DeliveryState.Effect]] = []
+            for (alert, r) in zip(batch, results) {
+                let rnd = random()
+                perAlert.append(state.mutate { $0.delivery(r, sequence: alert.sequence, on: path, now: at, random: rnd) })
+            }
+            let delivered = perAlert.joined().compactMap { effect -> Int64? in
+                if case .markDelivered(let s) = effect { s } else { nil }
+            }
+            do {
+                try outbox.markDelivered(sequences: delivered, destination: name, at: at)
+            } catch {
+                logger.error("delivered but could not record it; they will be sent again", metadata: ["alerts": "\(delivered.count)", "error": "\(error)"])
+            }
+            for ((alert, r), effects) in zip(zip(batch, results), perAlert) {
+                carryOut(effects.filter { if case .markDelivered = $0 { false } else { true } }, alert: alert, at: at)
+                if r == .delivered { announceDelivered(alert, on: path, at: at) }
+                count(r)
+            }
+            logger.debug("batch delivered", metadata: ["alerts": "\(results.count)", "delivered": "\(delivered.count)", "path": "\(path.rawValue)"])
+            return .done
+        }
+    }
+
+    private func announceDelivered(_ alert: PendingAlert, on path: DeliveryPath, at: WallTime) {
+        channel.delivered(alert, on: path, at: at)
+        onDelivered(alert, at)
+    }
+
+    /// A batch attempt, made again at once while the receiver refuses its time.
+    private func attemptBatch(on path: DeliveryPath, _ batch: [PendingAlert]) async -> BatchAttemptResult {
+        if Task.isCancelled { return .whole(.cancelled) }
+        var corrections = 0
+        while true {
+            let result = await channel.deliver(batch: batch, on: path, clockOffset: state.value.clockOffset(path))
+            guard case .whole(.clockRefused(let receiverTime, let otherwise)) = result else { return result }
+            let now = clock.wallNow()
+            let (retry, effects) = state.mutate { $0.clockRefused(on: path, receiverTime: receiverTime, now: now, corrections: corrections) }
+            carryOut(effects, alert: nil, at: now)
+            if !retry { return .whole(.refused(otherwise)) }
+            corrections += 1
         }
     }
 

@@ -29,6 +29,8 @@ public struct DeliveryStatus: Sendable, Equatable {
     public var delivered: Int
     /// The last protocol sequence number used (DC-09), if the kind has one.
     public var lastFrameNumber: Int?
+    /// Requests since start that carried several alerts at once (a backlog draining).
+    public var batches: Int = 0
 
     /// The clock offset in force for `path`.
     public func clockOffset(_ path: DeliveryPath) -> Nanoseconds { clockOffsets[path] ?? .init(0) }
