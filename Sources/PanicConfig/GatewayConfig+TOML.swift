@@ -297,6 +297,7 @@ extension GatewayConfig {
         let initial = t.int("backoff_initial_ms", range: 10...60_000, unit: " ms") ?? 250
         let maximum = t.int("backoff_max_ms", range: 100...3_600_000, unit: " ms") ?? 30_000
         if maximum < initial { t.fail("backoff_max_ms", "must be at least backoff_initial_ms (\(initial))") }
+        let batch = t.int("batch_max_alerts", range: 1...1_000) ?? 100
         var fallbacks: [String] = []
         if let list = t.table.array(for: "fallback_urls") {
             for (i, item) in list.enumerated() {
@@ -315,7 +316,7 @@ extension GatewayConfig {
             connectTimeoutMilliseconds: connect, requestTimeoutMilliseconds: request,
             heartbeatIntervalSeconds: heartbeat,
             backoff: Backoff(initial: .milliseconds(Int64(initial)), maximum: .milliseconds(Int64(maximum))),
-            fallbackURLs: fallbacks)
+            fallbackURLs: fallbacks, batchMaximumAlerts: batch)
     }
 }
 

@@ -117,6 +117,9 @@ public struct UplinkConfig: Sendable, Equatable {
     /// Other replicas of the same receiver (one database behind them all):
     /// tried in turn, for the same alert, when one does not answer or answers 5xx.
     public var fallbackURLs: [String] = []
+    /// Most alerts one request may carry while a backlog drains
+    /// (`POST /v1/alerts/batch`); 1 sends every alert alone.
+    public var batchMaximumAlerts: Int = 100
 
     /// `url`, then the fallbacks.
     public var urls: [String] { [url] + fallbackURLs }

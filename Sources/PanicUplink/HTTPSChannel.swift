@@ -1,4 +1,6 @@
 import Foundation
+import NIOCore
+import NIOFoundationCompat
 import PanicConfig
 import PanicCore
 import PanicDelivery
@@ -19,6 +21,8 @@ public final class HTTPSChannel: DeliveryChannel {
     private let makeHeartbeat: @Sendable () -> Heartbeat?
     /// The index of the URL that answered last: the next request starts there.
     private let answering = Locked(0)
+    /// Whether the receiver takes batches (until it says it does not).
+    private let batching = Locked(true)
 
     public init(config: UplinkConfig, signer: SignerBox, clock: any GatewayClock, heartbeat: @escaping @Sendable () -> Heartbeat?) throws {
         self.config = config
@@ -42,17 +46,81 @@ public final class HTTPSChannel: DeliveryChannel {
     public func close() async { await transport.shutdown() }
 
     public func deliver(_ alert: PendingAlert, on path: DeliveryPath, clockOffset: Nanoseconds) async -> AttemptResult {
-        await post("/v1/alerts", body: alert.body, nonce: alert.id, clockOffset: clockOffset)
+        let (outcome, serverTime, _) = await post("/v1/alerts", body: alert.body, nonce: alert.id, clockOffset: clockOffset)
+        if Task.isCancelled, case .failed = outcome { return .cancelled }
+        return Self.result(outcome, serverTime: serverTime)
+    }
+
+    /// The most bytes one batch request carries (under the receiver's
+    /// default 64 KiB `max_body_bytes`); how many alerts is `batch_max_alerts`.
+    public static let maximumBatchBytes = 48 * 1024
+
+    public var batchLimit: Int { batching.value ? max(1, config.batchMaximumAlerts) : 1 }
+
+    /// A backlog in one signed request to `/v1/alerts/batch`: the alerts'
+    /// stored bytes, one per line, as many as fit in `maximumBatchBytes`;
+    /// the receiver stores them in one transaction and answers for each.
+    /// A receiver without the route (404, 405) or refusing the size (413)
+    /// gets alerts one at a time from then on.
+    public func deliver(batch: [PendingAlert], on path: DeliveryPath, clockOffset: Nanoseconds) async -> BatchAttemptResult {
+        var lines: [PendingAlert] = []
+        var size = 0
+        for alert in batch {
+            // Our encoder writes no raw newline; a body with one goes alone.
+            if alert.body.contains(UInt8(ascii: "\n")) { break }
+            if !lines.isEmpty && size + alert.body.count + 1 > Self.maximumBatchBytes { break }
+            lines.append(alert)
+            size += alert.body.count + 1
+        }
+        guard lines.count > 1 else { return .unsupported }
+        var body: [UInt8] = []
+        body.reserveCapacity(size)
+        for alert in lines { body += alert.body; body.append(UInt8(ascii: "\n")) }
+        let (outcome, serverTime, answer) = await post("/v1/alerts/batch", body: body, nonce: lines[0].id, clockOffset: clockOffset, contentType: "application/x-ndjson")
+        if Task.isCancelled, case .failed = outcome { return .whole(.cancelled) }
+        switch outcome {
+        case .refused(let status, _) where [404, 405, 413].contains(status):
+            batching.value = false
+            return .unsupported
+        case .accepted:
+            guard let results = Self.batchResults(answer, ids: lines.map(\.id)) else {
+                return .whole(.failed("receiver's answer to a batch is not one result per alert", cause: "server"))
+            }
+            return .each(results)
+        default:
+            return .whole(Self.result(outcome, serverTime: serverTime))
+        }
+    }
+
+    /// The receiver's per-alert answers, in order and naming the alerts sent
+    /// (range-checked: an answer that does not fit is no answer).
+    static func batchResults(_ answer: ByteBuffer, ids: [String]) -> [AttemptResult]? {
+        guard let object = try? JSONSerialization.jsonObject(with: Data(buffer: answer)) as? [String: Any],
+              let entries = object["results"] as? [[String: Any]], entries.count == ids.count else { return nil }
+        var results: [AttemptResult] = []
+        results.reserveCapacity(ids.count)
+        for (entry, id) in zip(entries, ids) {
+            guard let status = entry["status"] as? Int, (200..<600).contains(status) else { return nil }
+            if let named = entry["id"] as? String, named != id { return nil }
+            if (200..<300).contains(status), entry["id"] as? String != id { return nil }
+            let reason = (entry["error"] as? String) ?? ""
+            results.append(Self.result(HTTPOutcome.classify(status: status, body: reason), serverTime: nil))
+        }
+        return results
     }
 
     public func heartbeat(on path: DeliveryPath, clockOffset: Nanoseconds) async -> AttemptResult {
         guard let beat = makeHeartbeat() else { return .refused("no heartbeat to send") }
         let body: [UInt8]
         do { body = try WireFormat.encode(beat) } catch { return .refused("heartbeat cannot be encoded: \(error)") }
-        return await post("/v1/heartbeats", body: body, nonce: beat.id, clockOffset: clockOffset)
+        let (outcome, serverTime, _) = await post("/v1/heartbeats", body: body, nonce: beat.id, clockOffset: clockOffset)
+        if Task.isCancelled, case .failed = outcome { return .cancelled }
+        return Self.result(outcome, serverTime: serverTime)
     }
 
-    private func post(_ path: String, body: [UInt8], nonce: String, clockOffset: Nanoseconds) async -> AttemptResult {
+    private func post(
+        _ path: String, body: [UInt8], nonce: String, clockOffset: Nanoseconds, contentType: String = "application/json"
+    ) async -> (HTTPOutcome, Int64?, ByteBuffer) {
         // Several URLs of one receiver (replicas on one database): the same
         // request, re-signed for each, goes to the next one when one is down,
         // answers 5xx or asks for a pause — one alert at a time, so order
@@ -62,8 +130,8 @@ public final class HTTPSChannel: DeliveryChannel {
         for step in 0..<count {
             let index = (start + step) % count
             let created = (clock.wallNow() + clockOffset).secondsSinceEpoch
-            let (outcome, serverTime) = await transport.send(path: path, body: body, nonce: nonce, created: created, to: index)
-            if Task.isCancelled, case .failed = outcome { return .cancelled }
+            let (outcome, serverTime, answer) = await transport.send(path: path, body: body, nonce: nonce, created: created, to: index, contentType: contentType)
+            if Task.isCancelled, case .failed = outcome { return (outcome, nil, answer) }
             switch outcome {
             case .failed(let reason) where step < count - 1:
                 failures.append("\(transport.baseURLs[index]): \(reason)")
@@ -72,15 +140,15 @@ public final class HTTPSChannel: DeliveryChannel {
                 failures.append("\(transport.baseURLs[index]): \(reason)")
                 continue
             case .failed(let reason) where count > 1:
-                return Self.result(.failed(reason: (failures + ["\(transport.baseURLs[index]): \(reason)"]).joined(separator: "; ")), serverTime: nil)
+                return (.failed(reason: (failures + ["\(transport.baseURLs[index]): \(reason)"]).joined(separator: "; ")), nil, answer)
             case .failed, .throttled:
-                return Self.result(outcome, serverTime: serverTime)
+                return (outcome, serverTime, answer)
             case .accepted, .refused:
                 answering.value = index
-                return Self.result(outcome, serverTime: serverTime)
+                return (outcome, serverTime, answer)
             }
         }
-        return .failed("no receiver URL", cause: "unreachable")
+        return (.failed(reason: "no receiver URL"), nil, ByteBuffer())
     }
 
     /// An HTTP outcome as a delivery result.

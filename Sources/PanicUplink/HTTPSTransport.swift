@@ -43,25 +43,28 @@ public final class HTTPSTransport: Sendable {
 
     /// Signs `body` with `created` (Unix seconds) and posts it to `path`: the
     /// outcome, and the receiver's `server_time` when it refused the
-    /// signature's time and said what its clock reads (range-checked).
-    public func send(path: String, body: [UInt8], nonce: String, created now: Int64, to base: Int = 0) async -> (HTTPOutcome, Int64?) {
+    /// signature's time and said what its clock reads (range-checked), and
+    /// the answer's body (at most 256 KiB, for a batch's per-alert results).
+    public func send(
+        path: String, body: [UInt8], nonce: String, created now: Int64, to base: Int = 0, contentType: String = "application/json"
+    ) async -> (HTTPOutcome, Int64?, ByteBuffer) {
         let target = baseURLs[min(max(base, 0), baseURLs.count - 1)] + path
         let headers: SignatureHeaders
         do {
-            headers = try signer.current.sign(method: "POST", targetURI: target, contentType: "application/json", body: body, created: now, nonce: nonce)
+            headers = try signer.current.sign(method: "POST", targetURI: target, contentType: contentType, body: body, created: now, nonce: nonce)
         } catch {
-            return (.failed(reason: "signing failed: \(error)"), nil)
+            return (.failed(reason: "signing failed: \(error)"), nil, ByteBuffer())
         }
         var request = HTTPClientRequest(url: target)
         request.method = .POST
-        request.headers.add(name: "Content-Type", value: "application/json")
+        request.headers.add(name: "Content-Type", value: contentType)
         request.headers.add(name: "Content-Digest", value: headers.contentDigest)
         request.headers.add(name: "Signature-Input", value: headers.signatureInput)
         request.headers.add(name: "Signature", value: headers.signature)
         request.body = .bytes(ByteBuffer(bytes: body))
         do {
             let response = try await client.execute(request, timeout: requestTimeout)
-            let text = try await response.body.collect(upTo: 16 * 1024)
+            let text = try await response.body.collect(upTo: 256 * 1024)
             var serverTime: Int64?
             if response.status.code == 401,
                let object = try? JSONSerialization.jsonObject(with: Data(buffer: text)) as? [String: Any],
@@ -70,9 +73,9 @@ public final class HTTPSTransport: Sendable {
                 // the receiver must not be able to crash the gateway.
                 serverTime = seconds
             }
-            return (HTTPOutcome.classify(status: Int(response.status.code), body: String(buffer: text), retryAfter: response.headers.first(name: "Retry-After")), serverTime)
+            return (HTTPOutcome.classify(status: Int(response.status.code), body: String(buffer: text), retryAfter: response.headers.first(name: "Retry-After")), serverTime, text)
         } catch {
-            return (.failed(reason: Self.describe(error)), nil)
+            return (.failed(reason: Self.describe(error)), nil, ByteBuffer())
         }
     }
 

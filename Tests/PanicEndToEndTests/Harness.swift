@@ -37,7 +37,8 @@ final class Harness: @unchecked Sendable {
     }
 
     /// Starts the receiver; `certs` nil means plain HTTP on loopback.
-    func startReceiver(certs: DevCertificates?, trust: [SigningKey]? = nil, port fixed: Int = 0, certDir: String = "rcv", clientCA: String? = nil) async throws {
+    func startReceiver(certs: DevCertificates?, trust: [SigningKey]? = nil, port fixed: Int = 0, certDir: String = "rcv", clientCA: String? = nil,
+                       limits: ReceiverConfig.Limits = .init()) async throws {
         var cert: String?, keyPath: String?
         if let certs {
             let d = dir + "/" + certDir
@@ -48,7 +49,7 @@ final class Harness: @unchecked Sendable {
         }
         let keys = (trust ?? [key]).map { $0.publicKey.base64 }
         let config = ReceiverConfig(listenHost: "127.0.0.1", listenPort: fixed, database: dir + "/receiver.db",
-                                    tlsCertificate: cert, tlsKey: keyPath, clientCA: clientCA, gateways: [.init(id: "gw-test", publicKeys: keys)])
+                                    tlsCertificate: cert, tlsKey: keyPath, clientCA: clientCA, gateways: [.init(id: "gw-test", publicKeys: keys)], limits: limits)
         let received = self.received, rejected = self.rejected
         let server = try ReceiverServer(config: config, logger: logger) { event in
             switch event {
