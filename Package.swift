@@ -165,7 +165,7 @@ let package = Package(
         ], path: "Sources/PanicFuzz"),
         .testTarget(name: "PanicCoreTests", dependencies: ["PanicCore"], resources: [.copy("Traces"), .copy("Sessions")]),
         .testTarget(name: "PanicConfigTests", dependencies: ["PanicConfig"], resources: [.copy("BadConfigs")]),
-        .testTarget(name: "PanicOutboxTests", dependencies: ["PanicOutbox"]),
+        .testTarget(name: "PanicOutboxTests", dependencies: ["PanicOutbox", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(name: "PanicSigningTests", dependencies: ["PanicSigning"]),
         .testTarget(name: "PanicInputsTests", dependencies: ["PanicInputs", "PanicPlatform"]),
         .testTarget(name: "PanicDeliveryTests", dependencies: ["PanicDelivery", "PanicOutbox", "PanicCore"]),

@@ -66,10 +66,11 @@ extension Outbox {
                     for dest in destinations {
                         let d = h.deliveries[dest] ?? .init()
                         try db.execute(sql: """
-                            INSERT INTO deliveries(destination, sequence, state, attempts, next_attempt_ns, last_error, delivered_at_ns)
-                            VALUES(?, ?, ?, ?, ?, ?, ?)
+                            INSERT INTO deliveries(destination, sequence, state, attempts, next_attempt_ns, last_error, delivered_at_ns, priority)
+                            VALUES(?, ?, ?, ?, ?, ?, ?, ?)
                             """, arguments: [dest, a.sequence, d.deliveredAt == nil ? "pending" : "delivered", d.attempts,
-                                             d.nextAttemptAt.nanosecondsSinceEpoch, d.lastError, d.deliveredAt?.nanosecondsSinceEpoch])
+                                             d.nextAttemptAt.nanosecondsSinceEpoch, d.lastError, d.deliveredAt?.nanosecondsSinceEpoch,
+                                             a.priority.rawValue])
                     }
                     if a.priority == .telemetry { telemetryAdded = true }
                     last = a.sequence

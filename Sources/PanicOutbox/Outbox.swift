@@ -120,8 +120,8 @@ public final class Outbox: @unchecked Sendable {
             let known = try Bool.fetchOne(db, sql: "SELECT EXISTS(SELECT 1 FROM deliveries WHERE destination = ?)", arguments: [d]) ?? false
             if known { continue }
             try db.execute(sql: """
-                INSERT OR IGNORE INTO deliveries(destination, sequence, state)
-                SELECT ?, sequence, 'pending' FROM deliveries WHERE state = 'pending' GROUP BY sequence
+                INSERT OR IGNORE INTO deliveries(destination, sequence, state, priority)
+                SELECT ?, sequence, 'pending', MIN(priority) FROM deliveries WHERE state = 'pending' GROUP BY sequence
                 """, arguments: [d])
         }
     }
@@ -207,9 +207,11 @@ public final class Outbox: @unchecked Sendable {
 
     func evictTelemetry(_ db: Database) throws {
         for dest in destinations {
+            // Counted on `deliveries_due` alone; evicted only where the alert
+            // itself says telemetry too, so a row with a wrong priority is
+            // never an alarm evicted.
             let count = try Int.fetchOne(db, sql: """
-                SELECT COUNT(*) FROM deliveries d JOIN alerts a USING(sequence)
-                WHERE d.destination = ? AND d.state = 'pending' AND a.priority = 1
+                SELECT COUNT(*) FROM deliveries WHERE destination = ? AND state = 'pending' AND priority = 1
                 """, arguments: [dest]) ?? 0
             let excess = count - maximumTelemetry
             guard excess > 0 else { continue }
@@ -217,7 +219,7 @@ public final class Outbox: @unchecked Sendable {
                 UPDATE deliveries SET state = 'evicted', last_error = 'evicted: telemetry queue full'
                 WHERE destination = ? AND sequence IN (
                   SELECT d.sequence FROM deliveries d JOIN alerts a USING(sequence)
-                  WHERE d.destination = ? AND d.state = 'pending' AND a.priority = 1
+                  WHERE d.destination = ? AND d.state = 'pending' AND d.priority = 1 AND a.priority = 1
                   ORDER BY d.sequence LIMIT ?)
                 """, arguments: [dest, dest, excess])
             try OutboxSchema.setMeta(db, "evicted_telemetry", try OutboxSchema.meta(db, "evicted_telemetry") + Int64(excess))
@@ -234,23 +236,28 @@ public final class Outbox: @unchecked Sendable {
 
     /// Everything pending for `destination`, in delivery order.
     /// Alerts held in memory (the disk would not take them) are among them.
+    /// The pending read's order: alarms first, then by sequence — the order
+    /// of `deliveries_due`, so the read stops after `limit` rows of it.
+    static let dueInOrder = " AND d.next_attempt_ns <= ? ORDER BY d.priority, d.sequence LIMIT ?"
+    static let pendingSelect = """
+        SELECT a.sequence, a.id, a.kind, a.priority, a.body, a.accepted_at_ns, d.attempts, d.next_attempt_ns, d.last_error
+        FROM deliveries d JOIN alerts a USING(sequence)
+        WHERE d.destination = ? AND d.state = 'pending'
+        """
+
     public func pending(destination: String, dueBy: WallTime? = nil, limit: Int = 1_000_000) throws(OutboxError) -> [PendingAlert] {
         // What is held first, then the database: a write between the two
         // shows an alert twice (merged below), never not at all.
         let u = unwritten.value
         let limit = max(0, limit)
         let due = dueBy?.nanosecondsSinceEpoch ?? Int64.max
-        let select = """
-            SELECT a.sequence, a.id, a.kind, a.priority, a.body, a.accepted_at_ns, d.attempts, d.next_attempt_ns, d.last_error
-            FROM deliveries d JOIN alerts a USING(sequence)
-            WHERE d.destination = ? AND d.state = 'pending'
-            """
+        let select = Self.pendingSelect
         do {
             let changed = u.changes.keys.filter { $0.destination == destination }.map(\.sequence)
             let stored = try pool.read { db -> [PendingAlert] in
                 // Changes not yet written can take stored alerts out of the
                 // list (delivered, postponed): read as many more as there are.
-                var rows = try Row.fetchAll(db, sql: select + " AND d.next_attempt_ns <= ? ORDER BY a.priority, a.sequence LIMIT ?",
+                var rows = try Row.fetchAll(db, sql: select + Self.dueInOrder,
                                             arguments: [destination, due, limit.saturatingAdd(changed.count)])
                 // ...and a change can make one due earlier than stored (retry now).
                 if !changed.isEmpty {
@@ -464,6 +471,16 @@ public final class Outbox: @unchecked Sendable {
         }
     }
 
+    /// Deletes up to `?3` alerts older than `?1` (ns) or below sequence `?2`
+    /// that no destination has pending (their deliveries go by cascade).
+    static let pruneStatement = """
+        DELETE FROM alerts WHERE sequence IN (
+          SELECT a.sequence FROM alerts a
+          WHERE (a.accepted_at_ns < ? OR a.sequence < ?)
+            AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.sequence = a.sequence AND d.state = 'pending')
+          ORDER BY a.sequence LIMIT ?)
+        """
+
     /// One small step of pruning: deletes at most `batch` alerts that no
     /// destination still has pending and that are either older than
     /// `retention.keepDays` or outside the newest `retention.keepRows`, then
@@ -479,13 +496,7 @@ public final class Outbox: @unchecked Sendable {
                 // The keepRows-th newest alert: any older one is beyond the row limit.
                 let floor = try Int64.fetchOne(db, sql: "SELECT sequence FROM alerts ORDER BY sequence DESC LIMIT 1 OFFSET ?",
                                                arguments: [max(0, retention.keepRows - 1)]) ?? Int64.min
-                try db.execute(sql: """
-                    DELETE FROM alerts WHERE sequence IN (
-                      SELECT a.sequence FROM alerts a
-                      WHERE (a.accepted_at_ns < ? OR a.sequence < ?)
-                        AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.sequence = a.sequence AND d.state = 'pending')
-                      ORDER BY a.sequence LIMIT ?)
-                    """, arguments: [cutoff, floor, batch])
+                try db.execute(sql: Self.pruneStatement, arguments: [cutoff, floor, batch])
                 return db.changesCount
             }
             if deleted > 0 {

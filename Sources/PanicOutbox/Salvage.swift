@@ -40,7 +40,7 @@ enum Salvage {
                                arguments: [a.0, a.1, a.2, a.3, a.4, a.5])
                 for d in destinations {
                     let state = delivered.contains("\(d)/\(a.0)") ? "delivered" : "pending"
-                    try db.execute(sql: "INSERT OR IGNORE INTO deliveries(destination, sequence, state) VALUES(?,?,?)", arguments: [d, a.0, state])
+                    try db.execute(sql: "INSERT OR IGNORE INTO deliveries(destination, sequence, state, priority) VALUES(?,?,?,?)", arguments: [d, a.0, state, a.3])
                 }
             }
             let highest = max(lastSequence, alerts.map(\.0).max() ?? 0)
