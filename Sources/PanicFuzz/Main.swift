@@ -38,6 +38,7 @@ enum Harnesses {
         Harness(name: "gateway-config", summary: "GatewayConfig.parse of TOML text", run: ConfigHarness.gateway),
         Harness(name: "receiver-config", summary: "ReceiverConfig.parse of TOML text", run: ConfigHarness.receiver),
         Harness(name: "intake", summary: "receiver Intake (verify, decode, store) on a temporary SQLite file", run: IntakeHarness.run),
+        Harness(name: "batch-answer", summary: "the receiver's answer to a batch, as the gateway's HTTPS uplink reads it", run: BatchAnswerHarness.run),
         Harness(name: "control", summary: "control-socket request lines: ControlRequest.decode and ControlArguments", run: ControlHarness.run),
     ]
 

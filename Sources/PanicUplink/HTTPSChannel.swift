@@ -60,8 +60,9 @@ public final class HTTPSChannel: DeliveryChannel {
     /// A backlog in one signed request to `/v1/alerts/batch`: the alerts'
     /// stored bytes, one per line, as many as fit in `maximumBatchBytes`;
     /// the receiver stores them in one transaction and answers for each.
-    /// A receiver without the route (404, 405) or refusing the size (413)
-    /// gets alerts one at a time from then on.
+    /// A receiver without the route (404, 405), or refusing the size (413)
+    /// or the type (415, a proxy in front of it), gets alerts one at a time
+    /// from then on.
     public func deliver(batch: [PendingAlert], on path: DeliveryPath, clockOffset: Nanoseconds) async -> BatchAttemptResult {
         var lines: [PendingAlert] = []
         var size = 0
@@ -79,7 +80,7 @@ public final class HTTPSChannel: DeliveryChannel {
         let (outcome, serverTime, answer) = await post("/v1/alerts/batch", body: body, nonce: lines[0].id, clockOffset: clockOffset, contentType: "application/x-ndjson")
         if Task.isCancelled, case .failed = outcome { return .whole(.cancelled) }
         switch outcome {
-        case .refused(let status, _) where [404, 405, 413].contains(status):
+        case .refused(let status, _) where [404, 405, 413, 415].contains(status):
             batching.value = false
             return .unsupported
         case .accepted:
@@ -92,21 +93,11 @@ public final class HTTPSChannel: DeliveryChannel {
         }
     }
 
-    /// The receiver's per-alert answers, in order and naming the alerts sent
-    /// (range-checked: an answer that does not fit is no answer).
+    /// The receiver's per-alert answers (`BatchAnswer`: one per alert sent,
+    /// in order, naming them), each classified as a single answer would be.
     static func batchResults(_ answer: ByteBuffer, ids: [String]) -> [AttemptResult]? {
-        guard let object = try? JSONSerialization.jsonObject(with: Data(buffer: answer)) as? [String: Any],
-              let entries = object["results"] as? [[String: Any]], entries.count == ids.count else { return nil }
-        var results: [AttemptResult] = []
-        results.reserveCapacity(ids.count)
-        for (entry, id) in zip(entries, ids) {
-            guard let status = entry["status"] as? Int, (200..<600).contains(status) else { return nil }
-            if let named = entry["id"] as? String, named != id { return nil }
-            if (200..<300).contains(status), entry["id"] as? String != id { return nil }
-            let reason = (entry["error"] as? String) ?? ""
-            results.append(Self.result(HTTPOutcome.classify(status: status, body: reason), serverTime: nil))
-        }
-        return results
+        guard let entries = BatchAnswer.parse(Array(buffer: answer), ids: ids) else { return nil }
+        return entries.map { Self.result(HTTPOutcome.classify(status: $0.status, body: $0.error ?? ""), serverTime: nil) }
     }
 
     public func heartbeat(on path: DeliveryPath, clockOffset: Nanoseconds) async -> AttemptResult {
