@@ -519,12 +519,11 @@ public final class Outbox: @unchecked Sendable {
         }
         do {
             try pool.write { db in
-                for s in sequences {
-                    try db.execute(sql: """
-                        UPDATE deliveries SET state = 'delivered', delivered_at_ns = ?, attempts = attempts + 1, last_error = NULL
-                        WHERE destination = ? AND sequence = ?
-                        """, arguments: [now.nanosecondsSinceEpoch, destination, s])
-                }
+                let update = try db.cachedStatement(sql: """
+                    UPDATE deliveries SET state = 'delivered', delivered_at_ns = ?, attempts = attempts + 1, last_error = NULL
+                    WHERE destination = ? AND sequence = ?
+                    """)
+                for s in sequences { try update.execute(arguments: [now.nanosecondsSinceEpoch, destination, s]) }
             }
         } catch let e as DatabaseError where Self.isUnwritable(e) {
             // The disk refused: keep each outcome in memory until it takes them.

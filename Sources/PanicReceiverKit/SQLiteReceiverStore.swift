@@ -46,22 +46,23 @@ public final class SQLiteReceiverStore: ReceiverStore, @unchecked Sendable {
     }
 
     private func store(_ db: Database, _ alert: Alert, body: [UInt8], keyID: String, at now: WallTime) throws -> StoreOutcome {
-        try db.execute(sql: """
+        // Cached statements: parsed once per connection, not once per alert.
+        try db.cachedStatement(sql: """
             INSERT INTO alerts(gateway_id, id, sequence, kind, test, occurred_at_ns, received_at_ns, key_id, body)
             VALUES(?,?,?,?,?,?,?,?,?) ON CONFLICT(gateway_id, id) DO NOTHING
-            """, arguments: [alert.gatewayID, alert.id, alert.sequence, alert.kind.rawValue, alert.test,
+            """).execute(arguments: [alert.gatewayID, alert.id, alert.sequence, alert.kind.rawValue, alert.test,
                              alert.occurredAt.nanosecondsSinceEpoch, now.nanosecondsSinceEpoch, keyID, Data(body)])
         guard db.changesCount > 0 else { return .duplicate }
         // A sequence number seen before under another id is a new, signed
         // alert all the same (a gateway whose outbox was lost starts over):
         // store it, and say so, rather than refuse an alarm.
-        let reused = try String.fetchOne(db, sql: "SELECT id FROM alerts WHERE gateway_id = ? AND sequence = ? AND id <> ? LIMIT 1",
+        let reused = try String.fetchOne(db.cachedStatement(sql: "SELECT id FROM alerts WHERE gateway_id = ? AND sequence = ? AND id <> ? LIMIT 1"),
                                          arguments: [alert.gatewayID, alert.sequence, alert.id])
         if let other = reused {
             try log(db, now, alert.gatewayID, "seq-reuse", ReceiverWording.reuse(alert, earlier: other))
         }
-        let previousMax = try Int64.fetchOne(db, sql: "SELECT MAX(sequence) FROM alerts WHERE gateway_id = ? AND id <> ?", arguments: [alert.gatewayID, alert.id])
-        try db.execute(sql: "INSERT OR IGNORE INTO gateways(id) VALUES(?)", arguments: [alert.gatewayID])
+        let previousMax = try Int64.fetchOne(db.cachedStatement(sql: "SELECT MAX(sequence) FROM alerts WHERE gateway_id = ? AND id <> ?"), arguments: [alert.gatewayID, alert.id])
+        try db.cachedStatement(sql: "INSERT OR IGNORE INTO gateways(id) VALUES(?)").execute(arguments: [alert.gatewayID])
         try log(db, now, alert.gatewayID, "alert", ReceiverWording.alert(alert, receivedAt: now))
         // Sequences are range-checked at intake (1...2^53); saturating all the
         // same, so a row stored by an older version cannot crash this one.
@@ -246,6 +247,7 @@ public final class SQLiteReceiverStore: ReceiverStore, @unchecked Sendable {
     public func watchRegistry(_ changed: @escaping @Sendable () -> Void) async {}
 
     private func log(_ db: Database, _ now: WallTime, _ gateway: String, _ type: String, _ text: String) throws {
-        try db.execute(sql: "INSERT INTO events(at_ns, gateway_id, type, text) VALUES(?,?,?,?)", arguments: [now.nanosecondsSinceEpoch, gateway, type, text])
+        try db.cachedStatement(sql: "INSERT INTO events(at_ns, gateway_id, type, text) VALUES(?,?,?,?)")
+            .execute(arguments: [now.nanosecondsSinceEpoch, gateway, type, text])
     }
 }
