@@ -105,9 +105,12 @@ public final class DeliveryService: Service, Sendable {
             if wakeup.take().urgent { state.mutate { $0.alarmsArrived() } }
             let now = clock.wallNow()
             let head: PendingAlert?
+            let due: [PendingAlert]
             let nextDue: WallTime?
             do {
-                head = try outbox.deliverable(destination: name, now: now, limit: 1).first
+                // One read for the head and what may go with it in a batch.
+                due = try outbox.deliverable(destination: name, now: now, limit: max(1, channel.batchLimit))
+                head = due.first
                 nextDue = head == nil ? try outbox.nextDue(destination: name) : nil
             } catch {
                 logger.error("cannot read the outbox; retrying", metadata: ["error": "\(error)"])
@@ -125,7 +128,7 @@ public final class DeliveryService: Service, Sendable {
             case .deliver(_, let path):
                 guard let alert = head else { continue }
                 // A backlog goes in batches; a lone alert (a fresh alarm) at once, alone.
-                if channel.batchLimit > 1, let batch = batch(after: alert, now: now), batch.count > 1 {
+                if channel.batchLimit > 1, case let batch = Self.batch(of: due), batch.count > 1 {
                     switch await deliver(batch, on: path) {
                     case .done: continue
                     case .cancelled: return
@@ -187,12 +190,11 @@ public final class DeliveryService: Service, Sendable {
 
     // MARK: Batches
 
-    /// The alerts due now that may go with `head` in one exchange: those
-    /// after it in delivery order, of its priority (an alarm never waits
-    /// behind telemetry), at most the channel's limit.
-    private func batch(after head: PendingAlert, now: WallTime) -> [PendingAlert]? {
-        guard let due = try? outbox.deliverable(destination: name, now: now, limit: channel.batchLimit),
-              due.first?.sequence == head.sequence else { return nil }
+    /// Of the alerts due (in delivery order, at most the channel's limit),
+    /// those that go with the head in one exchange: the head and those of
+    /// its priority after it (an alarm never waits behind telemetry).
+    private static func batch(of due: [PendingAlert]) -> [PendingAlert] {
+        guard let head = due.first else { return [] }
         return Array(due.prefix { $0.priority == head.priority })
     }
 
