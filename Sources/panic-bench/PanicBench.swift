@@ -14,8 +14,8 @@ import ServiceLifecycle
 
 /// `make bench`: durable-accept latency against a bare fsync, burst
 /// throughput through the real writer, press-to-acknowledgement over
-/// loopback TLS, the daemon's resident memory, and the receiver's intake on
-/// SQLite and PostgreSQL (`ReceiverBench`). Prints percentiles and writes
+/// loopback TLS, the daemon's resident memory, the receiver's intake on
+/// SQLite and PostgreSQL (`ReceiverBench`) and a backlog's drain (`DrainBench`). Prints percentiles and writes
 /// .build/bench-results.json.
 @main
 struct PanicBench {
@@ -28,6 +28,11 @@ struct PanicBench {
 
         // `panic-bench receiver`: only the receiver's figures.
         let receiverOnly = CommandLine.arguments.dropFirst().first == "receiver"
+        if CommandLine.arguments.dropFirst().first == "drain" {
+            results["backlog_drain"] = try await DrainBench(dir: dir).run()
+            try writeResults(results)
+            return
+        }
         if receiverOnly {
             results["receiver"] = try await ReceiverBench(dir: dir).run()
             try writeResults(results)
@@ -51,6 +56,7 @@ struct PanicBench {
         print("  target: under 30 MB resident: \(rss * 1.048576 < 30 ? "met" : "NOT met")")
 
         results["receiver"] = try await ReceiverBench(dir: dir).run()
+        results["backlog_drain"] = try await DrainBench(dir: dir).run()
 
         results["fsync_ms"] = encode(fsync)
         results["accept_ms"] = encode(accept)

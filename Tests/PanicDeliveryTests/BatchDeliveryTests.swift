@@ -57,26 +57,14 @@ struct BatchDay {
     static let policy = DeliveryPolicy(backoff: Backoff(initial: .seconds(1), maximum: .seconds(30), jitter: 0))
 
     init(limit: Int = 100, minutes: Int64 = 10, answer: @escaping @Sendable ([Int64], WallTime) -> BatchAttemptResult) throws {
-        let dir = NSTemporaryDirectory() + "/batch-delivery-test-" + UUID().uuidString
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         start = clock.wallNow()
-        outbox = try Outbox(path: dir + "/outbox.db", destinations: ["central"])
         channel = BatchChannel(policy: Self.policy, limit: limit, clock: clock, answer: answer)
         sleeper = ManualSleeper(clock: clock, stopAt: start + .seconds(minutes * 60))
-        var logger = Logger(label: "batch-delivery-test")
-        logger.logLevel = .critical
-        let delivered = self.delivered
-        service = try DeliveryService(channel: channel, outbox: outbox, clock: clock, logger: logger, sleeper: sleeper, random: { 0.5 },
-                                      onDelivered: { p, _ in delivered.mutate { $0.append(p.sequence) } })
+        (outbox, service) = try manualService(channel, clock: clock, sleeper: sleeper, delivered: delivered)
     }
 
     /// Accepts alerts of `kinds`, in that order, before the service runs.
-    func accept(_ kinds: [AlertKind]) throws -> [Alert] {
-        let now = clock.wallNow()
-        let a = try outbox.accept(kinds.map { AlertDraft(kind: $0, occurredAt: now, clockSynchronized: true) }, gatewayID: "gw", site: "s", at: now)
-        service.alertsAccepted(urgent: a.contains { $0.priority == .alarm })
-        return a
-    }
+    func accept(_ kinds: [AlertKind]) throws -> [Alert] { try acceptNow(kinds, outbox: outbox, service: service, clock: clock) }
 
     func run() async {
         let s = service

@@ -44,6 +44,28 @@ final class FakeChannel: DeliveryChannel, @unchecked Sendable {
     func count(_ match: (Call) -> Bool) -> Int { calls.value.filter { match($0.call) }.count }
 }
 
+/// A fresh outbox and a quiet delivery service over `channel` on the manual
+/// clock, appending each delivered alert's sequence to `delivered`.
+func manualService(_ channel: any DeliveryChannel, clock: ManualClock, sleeper: ManualSleeper,
+                   delivered: Locked<[Int64]>) throws -> (Outbox, DeliveryService) {
+    let dir = NSTemporaryDirectory() + "/delivery-test-" + UUID().uuidString
+    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    let outbox = try Outbox(path: dir + "/outbox.db", destinations: ["central"])
+    var logger = Logger(label: "delivery-test")
+    logger.logLevel = .critical
+    let service = try DeliveryService(channel: channel, outbox: outbox, clock: clock, logger: logger, sleeper: sleeper, random: { 0.5 },
+                                      onDelivered: { p, _ in delivered.mutate { $0.append(p.sequence) } })
+    return (outbox, service)
+}
+
+/// Accepts alerts of `kinds` now and tells the service, as the writer does.
+func acceptNow(_ kinds: [AlertKind], outbox: Outbox, service: DeliveryService, clock: ManualClock) throws -> [Alert] {
+    let now = clock.wallNow()
+    let a = try outbox.accept(kinds.map { AlertDraft(kind: $0, occurredAt: now, clockSynchronized: true) }, gatewayID: "gw", site: "s", at: now)
+    service.alertsAccepted(urgent: a.contains { $0.priority == .alarm })
+    return a
+}
+
 /// An outbox, a manual clock and a delivery service over a fake channel,
 /// run until the service waits past `hours` of virtual time.
 struct VirtualDay {
@@ -56,25 +78,13 @@ struct VirtualDay {
     let delivered = Locked<[Int64]>([])
 
     init(policy: DeliveryPolicy, hours: Int64, answer: @escaping @Sendable (FakeChannel.Call, WallTime) -> AttemptResult) throws {
-        let dir = NSTemporaryDirectory() + "/delivery-test-" + UUID().uuidString
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         start = clock.wallNow()
-        outbox = try Outbox(path: dir + "/outbox.db", destinations: ["central"])
         channel = FakeChannel(policy: policy, clock: clock, answer: answer)
         sleeper = ManualSleeper(clock: clock, stopAt: start + .seconds(hours * 3600))
-        var logger = Logger(label: "delivery-test")
-        logger.logLevel = .critical
-        let delivered = self.delivered
-        service = try DeliveryService(channel: channel, outbox: outbox, clock: clock, logger: logger, sleeper: sleeper, random: { 0.5 },
-                                      onDelivered: { p, _ in delivered.mutate { $0.append(p.sequence) } })
+        (outbox, service) = try manualService(channel, clock: clock, sleeper: sleeper, delivered: delivered)
     }
 
-    func accept(_ kinds: [AlertKind]) throws -> [Alert] {
-        let now = clock.wallNow()
-        let a = try outbox.accept(kinds.map { AlertDraft(kind: $0, occurredAt: now, clockSynchronized: true) }, gatewayID: "gw", site: "s", at: now)
-        service.alertsAccepted(urgent: a.contains { $0.priority == .alarm })
-        return a
-    }
+    func accept(_ kinds: [AlertKind]) throws -> [Alert] { try acceptNow(kinds, outbox: outbox, service: service, clock: clock) }
 
     /// Runs the service until it waits past the end; returns the real time taken.
     func run() async -> Duration {

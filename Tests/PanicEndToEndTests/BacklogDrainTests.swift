@@ -8,6 +8,15 @@ import Testing
 
 @Suite("A backlog drains over real TLS: in batches, alarms first, in order, once", .serialized)
 struct BacklogDrainTests {
+    /// Alerts of `kinds` committed to the harness gateway's outbox before it starts.
+    func queue(in h: Harness, _ kinds: [AlertKind]) throws -> [Alert] {
+        try FileManager.default.createDirectory(atPath: h.dir + "/state", withIntermediateDirectories: true)
+        let outbox = try Outbox(path: h.dir + "/state/outbox.db", destinations: ["central"])
+        let now = SystemClock().wallNow()
+        return try outbox.accept(kinds.map { AlertDraft(kind: $0, input: "btn", zone: 7, occurredAt: now, clockSynchronized: true) },
+                                 gatewayID: "gw-test", site: "test", at: now)
+    }
+
     @Test("a queued backlog of alarms and telemetry reaches the receiver in batches, alarms first, each in sequence order, stored once; a fresh press then goes alone")
     func backlogDrainsInBatchesThenAPressGoesAlone() async throws {
         let h = try Harness()
@@ -16,15 +25,7 @@ struct BacklogDrainTests {
         let ca = try certs.write(to: h.dir).ca
 
         // What an outage left behind: 600 alerts, one alarm in six.
-        try FileManager.default.createDirectory(atPath: h.dir + "/state", withIntermediateDirectories: true)
-        let queued: [Alert]
-        do {
-            let outbox = try Outbox(path: h.dir + "/state/outbox.db", destinations: ["central"])
-            let now = SystemClock().wallNow()
-            queued = try outbox.accept((0..<600).map { i in
-                AlertDraft(kind: i % 6 == 0 ? .panic : .sensor, input: "btn", zone: 7, occurredAt: now, clockSynchronized: true)
-            }, gatewayID: "gw-test", site: "test", at: now)
-        }
+        let queued = try queue(in: h, (0..<600).map { $0 % 6 == 0 ? .panic : .sensor })
         let alarms = queued.filter { $0.priority == .alarm }.map(\.id)
         let telemetry = queued.filter { $0.priority != .alarm }.map(\.id)
 
@@ -57,15 +58,7 @@ struct BacklogDrainTests {
         limits.maxBodyBytes = 4_096
         try await h.startReceiver(certs: certs, limits: limits)
         let ca = try certs.write(to: h.dir).ca
-        try FileManager.default.createDirectory(atPath: h.dir + "/state", withIntermediateDirectories: true)
-        let queued: [Alert]
-        do {
-            let outbox = try Outbox(path: h.dir + "/state/outbox.db", destinations: ["central"])
-            let now = SystemClock().wallNow()
-            queued = try outbox.accept((0..<60).map { _ in
-                AlertDraft(kind: .sensor, input: "btn", zone: 7, occurredAt: now, clockSynchronized: true)
-            }, gatewayID: "gw-test", site: "test", at: now)
-        }
+        let queued = try queue(in: h, Array(repeating: .sensor, count: 60))
         _ = try await h.startGateway(caFile: ca)
         try await waitUntil("the backlog at the receiver", timeout: 30) { h.received.value.count == 60 }
         #expect(h.received.value.map(\.id) == queued.map(\.id))
