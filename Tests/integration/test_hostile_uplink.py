@@ -117,11 +117,17 @@ class FaultProxy:
                     mode = self.mode
                 first = request.split(b"\r\n", 1)[0].decode(errors="replace")
                 path = first.split(" ")[1] if " " in first else first
-                alert_id = None
-                if path == "/v1/alerts":
-                    with contextlib.suppress(Exception):
-                        alert_id = json.loads(request[request.index(b"\r\n\r\n") + 4:])["id"]
-                rec = self._record({"mode": mode, "path": path, "alert_id": alert_id, "status": None})
+                # One record per alert carried: a backlog goes in batches
+                # (/v1/alerts/batch, one alert per line, answered per alert).
+                alert_ids: list = []
+                with contextlib.suppress(Exception):
+                    body = request[request.index(b"\r\n\r\n") + 4:]
+                    if path == "/v1/alerts":
+                        alert_ids = [json.loads(body)["id"]]
+                    elif path == "/v1/alerts/batch":
+                        alert_ids = [json.loads(line)["id"] for line in body.split(b"\n") if line.strip()]
+                recs = [self._record({"mode": mode, "path": path, "alert_id": a, "status": None}) for a in alert_ids or [None]]
+                rec = _Records(recs)
                 if mode == "reset-before-request":
                     _rst(client)
                     return
@@ -149,6 +155,7 @@ class FaultProxy:
                     _rst(client)
                     return
                 status = int(response.split(b" ", 2)[1])
+                rec.answered(status, response)
                 if mode == "reset-after-store":
                     rec["stored_status"] = status
                     _rst(client)
@@ -164,6 +171,26 @@ class FaultProxy:
         except OSError:
             with contextlib.suppress(OSError):
                 client.close()
+
+
+class _Records:
+    """The records of one request's alerts, set together; a batch's 200
+    gives each alert its own status from the answer's results."""
+
+    def __init__(self, recs: list) -> None:
+        self.recs = recs
+        self.per_alert: list | None = None
+
+    def answered(self, status: int, response: bytes) -> None:
+        if status == 200 and len(self.recs) > 0 and self.recs[0]["path"] == "/v1/alerts/batch":
+            with contextlib.suppress(Exception):
+                results = json.loads(response[response.index(b"\r\n\r\n") + 4:])["results"]
+                if len(results) == len(self.recs):
+                    self.per_alert = [r["status"] for r in results]
+
+    def __setitem__(self, key: str, status: int) -> None:
+        for i, r in enumerate(self.recs):
+            r[key] = self.per_alert[i] if self.per_alert is not None else status
 
 
 class Presser:

@@ -78,7 +78,9 @@ def test_alerts_survive_kill9_and_arrive_once_in_order(tmp_path, procs, receiver
     # Arrival order: by sequence (all are alarm class, so one order overall).
     by_arrival = [r[2] for r in sorted(got, key=lambda r: (r[4], r[2]))]
     assert by_arrival == list(range(1, ALERTS + 1)), f"arrival order {by_arrival}"
-    assert len({r[4] for r in got}) == ALERTS, "each alert got its own receive time"
+    # The backlog found at start goes in batches (one receive time each,
+    # stored in order in one transaction), not one request per alert.
+    assert len({r[4] for r in got}) < ALERTS, "the backlog found at start went one request per alert, not in batches"
 
     # The outbox records every delivery.
     wait_until(lambda: all(r[4] == "delivered" for r in outbox_state()), 15,
