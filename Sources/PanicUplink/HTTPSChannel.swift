@@ -60,9 +60,9 @@ public final class HTTPSChannel: DeliveryChannel {
     /// A backlog in one signed request to `/v1/alerts/batch`: the alerts'
     /// stored bytes, one per line, as many as fit in `maximumBatchBytes`;
     /// the receiver stores them in one transaction and answers for each.
-    /// A receiver without the route (404, 405), or refusing the size (413)
-    /// or the type (415, a proxy in front of it), gets alerts one at a time
-    /// from then on.
+    /// A receiver without the route (404, 405), refusing the size (413) or
+    /// the type (415, a proxy in front of it), or answering 2xx with no
+    /// batch answer, gets alerts one at a time from then on.
     public func deliver(batch: [PendingAlert], on path: DeliveryPath, clockOffset: Nanoseconds) async -> BatchAttemptResult {
         var lines: [PendingAlert] = []
         var size = 0
@@ -85,7 +85,13 @@ public final class HTTPSChannel: DeliveryChannel {
             return .unsupported
         case .accepted:
             guard let results = Self.batchResults(answer, ids: lines.map(\.id)) else {
-                return .whole(.failed("receiver's answer to a batch is not one result per alert", cause: "server"))
+                // A 2xx that is no batch answer: something that does not know
+                // batches (an older receiver's catch-all, a proxy). Whether it
+                // kept them is unknown, so each goes again alone — a receiver
+                // that did store one answers that copy 200 — and never again
+                // as a batch. Counted a failure, this would retry for ever.
+                batching.value = false
+                return .unsupported
             }
             return .each(results)
         default:
