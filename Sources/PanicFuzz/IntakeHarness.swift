@@ -19,6 +19,12 @@ import PanicSigning
 /// the input); set PANIC_FUZZ_INTAKE_FRESH=1 to open a new one for every
 /// input when reproducing. The files live in /dev/shm/panic-fuzz-intake-PID,
 /// removed at exit (and by scripts/fuzz.sh when a crash left them behind).
+private struct IDOnly: Decodable { var id: String }
+private struct BatchStatuses: Decodable {
+    struct Entry: Decodable { var status: Int }
+    var results: [Entry]
+}
+
 enum IntakeHarness {
     static let directory: String = {
         let base = FileManager.default.fileExists(atPath: "/dev/shm") ? "/dev/shm" : NSTemporaryDirectory()
@@ -79,18 +85,19 @@ enum IntakeHarness {
         check(blocking { await intake.alert(signed(data, uri: "https://elsewhere.example/v1/alerts", nonce: id), now: now) }, "alert for another receiver")
         // The same bytes as a batch (its lines the alerts), nonce the first line's id.
         let firstLine = Array(data.split(separator: UInt8(ascii: "\n"), maxSplits: 1, omittingEmptySubsequences: false).first ?? [])
-        let firstID = ((try? JSONSerialization.jsonObject(with: Data(firstLine))) as? [String: Any])?["id"] as? String ?? id
+        // Decodable, not JSONSerialization.jsonObject: under LeakSanitizer
+        // the latter leaks a Data per call in swift-corelibs-foundation.
+        let firstID = (try? JSONDecoder().decode(IDOnly.self, from: Data(firstLine)))?.id ?? id
         let batch = blocking { await intake.alertBatch(signed(data, uri: Fixed.alertsBatchURI, nonce: firstID), now: now) }
         note("batch: \(batch.status) \(batch.body)")
         require(allowed.contains(batch.status) || batch.status == 413, "batch: status \(batch.status) \(batch.body)")
         if batch.status == 200 {
-            let object = (try? JSONSerialization.jsonObject(with: Data(batch.body.utf8))) as? [String: Any]
-            let results = object?["results"] as? [[String: Any]]
+            let results = (try? JSONDecoder().decode(BatchStatuses.self, from: Data(batch.body.utf8)))?.results
             var lines = data.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false)
             if lines.last?.isEmpty == true { lines.removeLast() }
             require(results?.count == lines.count, "batch: \(results?.count ?? -1) results for \(lines.count) lines")
             for r in results ?? [] {
-                let status = r["status"] as? Int ?? -1
+                let status = r.status
                 require(allowed.contains(status), "batch: an entry's status \(status)")
                 if status == 201 { stored = true }
             }

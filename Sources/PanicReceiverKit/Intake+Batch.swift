@@ -16,6 +16,13 @@ import PanicSigning
 /// request as a whole is refused (signature, rate, storage), that status
 /// alone, and nothing of it stored.
 extension Intake {
+    /// One line of a batch refused on its own.
+    struct Refusal: Error {
+        var status: Int
+        var id: String?
+        var error: String
+    }
+
     /// Most alerts one batch may carry.
     public static let maximumBatchAlerts = 1_000
 
@@ -32,18 +39,18 @@ extension Intake {
 
         // Each line as a single alert would be checked; a bad one is refused
         // alone and the rest are stored.
-        var items: [Result<AlertToStore, IntakeResponse>] = []
+        var items: [Result<AlertToStore, Refusal>] = []
         items.reserveCapacity(lines.count)
         for line in lines {
             let body = Array(line)
             guard let alert = try? WireFormat.decode(Alert.self, from: body) else {
-                items.append(.failure(.json(400, ["error": "line is not an alert"])))
+                items.append(.failure(Refusal(status: 400, id: nil, error: "line is not an alert")))
                 continue
             }
             if alert.gatewayID != verified.signature.gatewayID {
-                items.append(.failure(.json(401, ["id": alert.id, "error": "key \(verified.signature.keyID) belongs to gateway \(verified.signature.gatewayID), not \(alert.gatewayID)".escapingControlCharacters])))
+                items.append(.failure(Refusal(status: 401, id: alert.id, error: "key \(verified.signature.keyID) belongs to gateway \(verified.signature.gatewayID), not \(alert.gatewayID)".escapingControlCharacters)))
             } else if let problem = alert.wireProblem() {
-                items.append(.failure(.json(400, ["id": alert.id, "error": problem.escapingControlCharacters])))
+                items.append(.failure(Refusal(status: 400, id: alert.id, error: problem.escapingControlCharacters)))
             } else {
                 items.append(.success(AlertToStore(alert: alert, body: body)))
             }
@@ -73,8 +80,8 @@ extension Intake {
             switch item {
             case .failure(let r):
                 refused += 1
-                var entry = (try? JSONSerialization.jsonObject(with: Data(r.body.utf8))) as? [String: Any] ?? [:]
-                entry["status"] = r.status
+                var entry: [String: Any] = ["status": r.status, "error": r.error]
+                if let id = r.id { entry["id"] = id }
                 results.append(entry)
             case .success(let a):
                 let outcome = next.next() ?? .duplicate

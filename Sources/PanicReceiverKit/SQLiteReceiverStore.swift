@@ -46,11 +46,13 @@ public final class SQLiteReceiverStore: ReceiverStore, @unchecked Sendable {
     }
 
     private func store(_ db: Database, _ alert: Alert, body: [UInt8], keyID: String, at now: WallTime) throws -> StoreOutcome {
-        // Cached statements: parsed once per connection, not once per alert.
-        try db.cachedStatement(sql: """
+        // The checks below are cached statements, parsed once per connection
+        // instead of once per alert. This insert is not: a cached statement
+        // keeps its last arguments, and so would keep the alert's body alive.
+        try db.execute(sql: """
             INSERT INTO alerts(gateway_id, id, sequence, kind, test, occurred_at_ns, received_at_ns, key_id, body)
             VALUES(?,?,?,?,?,?,?,?,?) ON CONFLICT(gateway_id, id) DO NOTHING
-            """).execute(arguments: [alert.gatewayID, alert.id, alert.sequence, alert.kind.rawValue, alert.test,
+            """, arguments: [alert.gatewayID, alert.id, alert.sequence, alert.kind.rawValue, alert.test,
                              alert.occurredAt.nanosecondsSinceEpoch, now.nanosecondsSinceEpoch, keyID, Data(body)])
         guard db.changesCount > 0 else { return .duplicate }
         // A sequence number seen before under another id is a new, signed
