@@ -139,15 +139,7 @@ public final class DeliveryService: Service, Sendable {
                 // A result that came back is carried out even when shutdown
                 // began meanwhile: an acknowledged alert is marked delivered.
                 if result == .cancelled { return }
-                let at = clock.wallNow()
-                let r = random()
-                carryOut(state.mutate { $0.delivery(result, sequence: alert.sequence, on: path, now: at, random: r) }, alert: alert, at: at)
-                if result == .delivered {
-                    channel.delivered(alert, on: path, at: at)
-                    logger.debug("delivered", metadata: ["alert.id": "\(alert.id)", "alert.sequence": "\(alert.sequence)", "path": "\(path.rawValue)"])
-                    onDelivered(alert, at)
-                }
-                count(result)
+                finish(result, alert: alert, on: path)
             case .heartbeat(let path):
                 let now = clock.wallNow()
                 state.mutate { $0.heartbeatStarted(now: now) }
@@ -214,10 +206,7 @@ public final class DeliveryService: Service, Sendable {
         case .whole(.cancelled):
             return .cancelled
         case .whole(let r):
-            let rnd = random()
-            carryOut(state.mutate { $0.delivery(r, sequence: batch[0].sequence, on: path, now: at, random: rnd) }, alert: batch[0], at: at)
-            if r == .delivered { announceDelivered(batch[0], on: path, at: at) }
-            count(r)
+            finish(r, alert: batch[0], on: path)
             return .done
         case .each(let all):
             // A result that is not an answer about that alert alone (no
@@ -252,6 +241,19 @@ public final class DeliveryService: Service, Sendable {
             logger.debug("batch delivered", metadata: ["alerts": "\(results.count)", "delivered": "\(delivered.count)", "path": "\(path.rawValue)"])
             return .done
         }
+    }
+
+    /// Carries out the result of one attempt for `alert` (alone, or a
+    /// batch's answer as a whole, taken as its head's).
+    private func finish(_ result: AttemptResult, alert: PendingAlert, on path: DeliveryPath) {
+        let at = clock.wallNow()
+        let r = random()
+        carryOut(state.mutate { $0.delivery(result, sequence: alert.sequence, on: path, now: at, random: r) }, alert: alert, at: at)
+        if result == .delivered {
+            logger.debug("delivered", metadata: ["alert.id": "\(alert.id)", "alert.sequence": "\(alert.sequence)", "path": "\(path.rawValue)"])
+            announceDelivered(alert, on: path, at: at)
+        }
+        count(result)
     }
 
     private func announceDelivered(_ alert: PendingAlert, on path: DeliveryPath, at: WallTime) {

@@ -84,21 +84,10 @@ extension Intake {
                 if let id = r.id { entry["id"] = id }
                 results.append(entry)
             case .success(let a):
-                let outcome = next.next() ?? .duplicate
-                switch outcome {
-                case .created:
-                    observer(.alert(a.alert, receivedAt: now, new: true))
-                    results.append(["id": a.alert.id, "status": 201])
-                case .duplicate:
-                    observer(.alert(a.alert, receivedAt: now, new: false))
-                    results.append(["id": a.alert.id, "status": 200])
-                case .sequenceReused(let earlier):
-                    logger.warning("sequence number reused by a new alert; stored", metadata: [
-                        "gateway.id": "\(a.alert.gatewayID)", "alert.sequence": "\(a.alert.sequence)", "earlier.id": "\(earlier)",
-                    ])
-                    observer(.alert(a.alert, receivedAt: now, new: true))
-                    results.append(["id": a.alert.id, "status": 201, "warning": "sequence \(a.alert.sequence) was used before by \(earlier)"])
-                }
+                let (status, warning) = announce(next.next() ?? .duplicate, a.alert, now: now)
+                var entry: [String: Any] = ["id": a.alert.id, "status": status]
+                if let warning { entry["warning"] = warning }
+                results.append(entry)
             }
         }
         if refused > 0 {

@@ -67,20 +67,11 @@ public struct Intake: Sendable {
         guard verified.signature.nonce == alert.id else { return reject(400, "signature nonce must be the alert id") }
         if let wait = rateLimiter.admit(alert.gatewayID, now: now.nanosecondsSinceEpoch) { return tooMany(alert.gatewayID, wait) }
         do {
-            switch try await store.store(alert, body: message.body, keyID: verified.signature.keyID, at: now) {
-            case .created:
-                observer(.alert(alert, receivedAt: now, new: true))
-                return .json(201, ["status": "created", "id": alert.id])
-            case .duplicate:
-                observer(.alert(alert, receivedAt: now, new: false))
-                return .json(200, ["status": "duplicate", "id": alert.id])
-            case .sequenceReused(let earlier):
-                logger.warning("sequence number reused by a new alert; stored", metadata: [
-                    "gateway.id": "\(alert.gatewayID)", "alert.sequence": "\(alert.sequence)", "earlier.id": "\(earlier)",
-                ])
-                observer(.alert(alert, receivedAt: now, new: true))
-                return .json(201, ["status": "created", "id": alert.id, "warning": "sequence \(alert.sequence) was used before by \(earlier)"])
-            }
+            let outcome = try await store.store(alert, body: message.body, keyID: verified.signature.keyID, at: now)
+            let (status, warning) = announce(outcome, alert, now: now)
+            var fields = ["status": status == 201 ? "created" : "duplicate", "id": alert.id]
+            if let warning { fields["warning"] = warning }
+            return .json(status, fields)
         } catch {
             logger.error("cannot store alert", metadata: ["error": "\(error)"])
             return .json(503, ["error": "storage unavailable"], retryAfter: 5)
@@ -179,6 +170,26 @@ public struct Intake: Sendable {
             return .failure(.json(401, ["error": reason, "server_time": String(serverNow)]))
         } catch {
             return .failure(reject(error.isAuthenticationFailure ? 401 : 400, error.description))
+        }
+    }
+
+    /// Tells the observer (and the log, for a reused sequence number) what
+    /// storing `alert` came to; its status (201 new, 200 duplicate) and
+    /// any warning for the gateway.
+    func announce(_ outcome: StoreOutcome, _ alert: Alert, now: WallTime) -> (status: Int, warning: String?) {
+        switch outcome {
+        case .created:
+            observer(.alert(alert, receivedAt: now, new: true))
+            return (201, nil)
+        case .duplicate:
+            observer(.alert(alert, receivedAt: now, new: false))
+            return (200, nil)
+        case .sequenceReused(let earlier):
+            logger.warning("sequence number reused by a new alert; stored", metadata: [
+                "gateway.id": "\(alert.gatewayID)", "alert.sequence": "\(alert.sequence)", "earlier.id": "\(earlier)",
+            ])
+            observer(.alert(alert, receivedAt: now, new: true))
+            return (201, "sequence \(alert.sequence) was used before by \(earlier)")
         }
     }
 

@@ -46,7 +46,12 @@ public final class HTTPSChannel: DeliveryChannel {
     public func close() async { await transport.shutdown() }
 
     public func deliver(_ alert: PendingAlert, on path: DeliveryPath, clockOffset: Nanoseconds) async -> AttemptResult {
-        let (outcome, serverTime, _) = await post("/v1/alerts", body: alert.body, nonce: alert.id, clockOffset: clockOffset)
+        await postOne("/v1/alerts", body: alert.body, nonce: alert.id, clockOffset: clockOffset)
+    }
+
+    /// One signed request whose answer is its status alone.
+    private func postOne(_ path: String, body: [UInt8], nonce: String, clockOffset: Nanoseconds) async -> AttemptResult {
+        let (outcome, serverTime, _) = await post(path, body: body, nonce: nonce, clockOffset: clockOffset)
         if Task.isCancelled, case .failed = outcome { return .cancelled }
         return Self.result(outcome, serverTime: serverTime)
     }
@@ -110,9 +115,7 @@ public final class HTTPSChannel: DeliveryChannel {
         guard let beat = makeHeartbeat() else { return .refused("no heartbeat to send") }
         let body: [UInt8]
         do { body = try WireFormat.encode(beat) } catch { return .refused("heartbeat cannot be encoded: \(error)") }
-        let (outcome, serverTime, _) = await post("/v1/heartbeats", body: body, nonce: beat.id, clockOffset: clockOffset)
-        if Task.isCancelled, case .failed = outcome { return .cancelled }
-        return Self.result(outcome, serverTime: serverTime)
+        return await postOne("/v1/heartbeats", body: body, nonce: beat.id, clockOffset: clockOffset)
     }
 
     private func post(
