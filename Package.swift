@@ -30,6 +30,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird-auth", from: "2.5.0"),
     ],
     targets: [
         // The only C in the project: epoll, timerfd, eventfd, adjtimex, ioctls.
@@ -101,6 +102,18 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
+        // The operator console: accounts, sessions, the alarm queue, live
+        // updates; served by the receiver under /console.
+        .target(name: "PanicConsole", dependencies: [
+            "PanicCore", "PanicReceiverKit",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
+            .product(name: "HTTPTypes", package: "swift-http-types"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ]),
         // Throw-away certificates for the demo, benchmarks and tests.
         .target(name: "PanicDevCerts", dependencies: [
             .product(name: "X509", package: "swift-certificates"),
@@ -145,7 +158,7 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "panic-receiver", dependencies: [
-            "PanicReceiverKit",
+            "PanicReceiverKit", "PanicConsole",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "panic-bench", dependencies: [
@@ -171,7 +184,7 @@ let package = Package(
         .testTarget(name: "PanicDeliveryTests", dependencies: ["PanicDelivery", "PanicOutbox", "PanicCore"]),
         .testTarget(name: "PanicDC09Tests", dependencies: ["PanicDC09", "PanicDelivery", "PanicConfig", "PanicOutbox"]),
         .testTarget(name: "PanicEndToEndTests", dependencies: [
-            "PanicGatewayKit", "PanicReceiverKit", "PanicDevCerts", "PanicDemo", "PanicDevPostgres",
+            "PanicGatewayKit", "PanicReceiverKit", "PanicConsole", "PanicDevCerts", "PanicDemo", "PanicDevPostgres",
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
     ]

@@ -32,6 +32,28 @@ public struct ReceiverConfig: Sendable {
     /// address and the loopback names, with the bound port.
     public var authorities: [String]
     public var limits: Limits
+    /// The operator console under `/console` (the `[console]` table); nil: off.
+    public var console: Console?
+
+    /// The operator console (the `[console]` table).
+    public struct Console: Sendable, Equatable {
+        /// A session ends this long after login, hours.
+        public var sessionHours = 12
+        /// An unacknowledged alarm's row turns to warning, then danger, after these many seconds.
+        public var warnAfterSeconds = 30
+        public var dangerAfterSeconds = 60
+        /// bcrypt's cost for new passwords (2^cost rounds).
+        public var bcryptCost = 12
+        /// Where each input is (room, floor), by gateway id and input name.
+        public var locations: [String: [String: String]] = [:]
+        public init() {}
+
+        /// The location text of a gateway's input, if configured.
+        public func location(gateway: String, input: String?) -> String? {
+            guard let input else { return nil }
+            return locations[gateway]?[input]
+        }
+    }
 
     /// Connection and request limits (the `[limits]` table).
     public struct Limits: Sendable, Equatable {
@@ -80,7 +102,7 @@ public struct ReceiverConfig: Sendable {
 
     public init(listenHost: String, listenPort: Int, database: String, postgres: Postgres? = nil, tlsCertificate: String?, tlsKey: String?, clientCA: String? = nil,
                 timeWindowSeconds: Int = 300, silentAfterIntervals: Int = 3, gateways: [Gateway],
-                authorities: [String] = [], limits: Limits = .init()) {
+                authorities: [String] = [], limits: Limits = .init(), console: Console? = nil) {
         self.listenHost = listenHost
         self.listenPort = listenPort
         self.database = database
@@ -93,6 +115,7 @@ public struct ReceiverConfig: Sendable {
         self.gateways = gateways
         self.authorities = authorities
         self.limits = limits
+        self.console = console
     }
 
     public static func load(path: String) throws(ConfigErrors) -> ReceiverConfig {
@@ -179,6 +202,29 @@ public struct ReceiverConfig: Sendable {
             }
             l.rejectUnknownKeys()
         }
+        var console: Console?
+        if let c = root.table("console") {
+            var v = Console()
+            v.sessionHours = c.int("session_hours", range: 1...168, unit: " h") ?? v.sessionHours
+            v.warnAfterSeconds = c.int("warn_after_s", range: 1...3_600, unit: " s") ?? v.warnAfterSeconds
+            v.dangerAfterSeconds = c.int("danger_after_s", range: 1...86_400, unit: " s") ?? max(v.dangerAfterSeconds, v.warnAfterSeconds * 2)
+            v.bcryptCost = c.int("bcrypt_cost", range: 4...16) ?? v.bcryptCost
+            if v.dangerAfterSeconds <= v.warnAfterSeconds { c.fail("danger_after_s", "must be longer than warn_after_s (\(v.warnAfterSeconds) s)") }
+            for l in c.tables("locations") ?? [] {
+                let gw = l.string("gateway", required: true, check: Validate.identifier)
+                let input = l.string("input", required: true)
+                let text = l.string("text", required: true)
+                if let text, text.utf8.count > 200 { l.fail("text", "at most 200 bytes (a room and a floor, say)") }
+                l.rejectUnknownKeys()
+                if let gw, let input, let text {
+                    if v.locations[gw]?[input] != nil { l.fail("input", "input \"\(input)\" of gateway \"\(gw)\" has a location already") }
+                    else { v.locations[gw, default: [:]][input] = text }
+                }
+            }
+            c.rejectUnknownKeys()
+            if postgres != nil { c.fail(nil, "the operator console runs on the SQLite store in this release; with [postgresql] leave [console] out") }
+            console = v
+        }
         var gateways: [Gateway] = []
         var owner: [String: String] = [:]
         for g in root.tables("gateways") ?? [] {
@@ -216,6 +262,6 @@ public struct ReceiverConfig: Sendable {
         return ReceiverConfig(
             listenHost: host, listenPort: port, database: database ?? "", postgres: postgres, tlsCertificate: cert, tlsKey: key, clientCA: clientCA,
             timeWindowSeconds: window, silentAfterIntervals: silent, gateways: gateways,
-            authorities: authorities, limits: limits)
+            authorities: authorities, limits: limits, console: console)
     }
 }

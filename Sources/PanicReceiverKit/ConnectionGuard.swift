@@ -2,6 +2,7 @@ import Logging
 import PanicCore
 import NIOCore
 import NIOHTTPTypes
+import HTTPTypes
 
 /// The receiver's limits on connections: how many, and how long one may hold
 /// a slot without finishing a request. Every number has a default that keeps
@@ -124,6 +125,11 @@ public final class ConnectionGuard: Sendable {
 
     /// The per-connection handler for Hummingbird's `additionalChannelHandlers`.
     public func handler() -> any RemovableChannelHandler { ConnectionDeadlineHandler(guard: self) }
+
+    /// A response field by which a route says the request came from a
+    /// signed-in operator: the connection keeps its slot like a gateway's.
+    /// The guard removes it before the response leaves.
+    public static let sessionMarker = HTTPField.Name("X-Panic-Authenticated")!
 }
 
 /// Closes a connection that takes too long to send a request head or body,
@@ -184,9 +190,15 @@ final class ConnectionDeadlineHandler: ChannelDuplexHandler, RemovableChannelHan
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         switch unwrapOutboundIn(data) {
-        case .head(let response):
+        case .head(var response):
             if let id, signedPath, (200..<300).contains(response.status.code) { connectionGuard.authenticated(id) }
             if response.status.code == 413 { closeAfterResponse = true }
+            if response.headerFields[ConnectionGuard.sessionMarker] != nil {
+                response.headerFields[ConnectionGuard.sessionMarker] = nil
+                if let id { connectionGuard.authenticated(id) }
+                context.write(wrapOutboundOut(.head(response)), promise: promise)
+                return
+            }
             context.write(data, promise: promise)
         case .body:
             context.write(data, promise: promise)

@@ -70,7 +70,9 @@ public struct ReceiverServer: Sendable {
 
     /// The HTTP application and the supervision service, ready to run in a
     /// ServiceGroup. `onListening` gets the bound port (useful with port 0).
-    public func services(onListening: @escaping @Sendable (Int) -> Void = { _ in }) throws -> [any Service] {
+    /// `routes` adds routes of other modules (the operator console).
+    public func services(onListening: @escaping @Sendable (Int) -> Void = { _ in },
+                         routes: (Router<BasicRequestContext>) -> Void = { _ in }) throws -> [any Service] {
         let router = Router()
         router.add(middleware: DrainMiddleware(gate: drain))
         let intake = self.intake
@@ -102,6 +104,7 @@ public struct ReceiverServer: Sendable {
                 return Self.respond(.json(503, ["ready": "false", "reason": "\(error)"], retryAfter: 1))
             }
         }
+        routes(router)
         let connections = self.connections
         let http = HTTPServerBuilder.http1(configuration: .init(
             additionalChannelHandlers: [connections.handler()],

@@ -10,7 +10,9 @@ import PanicSigning
 public final class SQLiteReceiverStore: ReceiverStore, @unchecked Sendable {
     public let path: String
     public var engine: String { "sqlite" }
-    private let pool: DatabasePool
+    let pool: DatabasePool
+    /// Bumped after every commit that may have changed an incident.
+    public let incidentChanges = ChangeSignal()
 
     public init(path: String) throws {
         self.path = path
@@ -37,12 +39,16 @@ public final class SQLiteReceiverStore: ReceiverStore, @unchecked Sendable {
     }
 
     public func store(_ alert: Alert, body: [UInt8], keyID: String, at now: WallTime) async throws -> StoreOutcome {
-        try await pool.write { [self] db in try store(db, alert, body: body, keyID: keyID, at: now) }
+        let outcome = try await pool.write { [self] db in try store(db, alert, body: body, keyID: keyID, at: now) }
+        if outcome != .duplicate { incidentChanges.signal() }
+        return outcome
     }
 
     public func store(batch: [AlertToStore], keyID: String, at now: WallTime) async throws -> [StoreOutcome] {
         // One transaction, in order: each sees the ones before it (gaps, reuse).
-        try await pool.write { [self] db in try batch.map { try store(db, $0.alert, body: $0.body, keyID: keyID, at: now) } }
+        let outcomes = try await pool.write { [self] db in try batch.map { try store(db, $0.alert, body: $0.body, keyID: keyID, at: now) } }
+        if outcomes.contains(where: { $0 != .duplicate }) { incidentChanges.signal() }
+        return outcomes
     }
 
     private func store(_ db: Database, _ alert: Alert, body: [UInt8], keyID: String, at now: WallTime) throws -> StoreOutcome {
@@ -61,21 +67,28 @@ public final class SQLiteReceiverStore: ReceiverStore, @unchecked Sendable {
         let reused = try String.fetchOne(db.cachedStatement(sql: "SELECT id FROM alerts WHERE gateway_id = ? AND sequence = ? AND id <> ? LIMIT 1"),
                                          arguments: [alert.gatewayID, alert.sequence, alert.id])
         if let other = reused {
-            try log(db, now, alert.gatewayID, "seq-reuse", ReceiverWording.reuse(alert, earlier: other))
+            let text = ReceiverWording.reuse(alert, earlier: other)
+            try log(db, now, alert.gatewayID, "seq-reuse", text)
+            try Self.recordSupervisionIncident(db, gatewayID: alert.gatewayID, kind: .sequence, at: now, detail: text)
         }
         let previousMax = try Int64.fetchOne(db.cachedStatement(sql: "SELECT MAX(sequence) FROM alerts WHERE gateway_id = ? AND id <> ?"), arguments: [alert.gatewayID, alert.id])
         try db.cachedStatement(sql: "INSERT OR IGNORE INTO gateways(id) VALUES(?)").execute(arguments: [alert.gatewayID])
-        try log(db, now, alert.gatewayID, "alert", ReceiverWording.alert(alert, receivedAt: now))
+        let text = ReceiverWording.alert(alert, receivedAt: now)
+        try log(db, now, alert.gatewayID, "alert", text)
+        // The alarm is queued for an operator in the transaction that stores it.
+        _ = try Self.recordIncident(db, for: alert, receivedAt: now, text: text)
         // Sequences are range-checked at intake (1...2^53); saturating all the
         // same, so a row stored by an older version cannot crash this one.
         if reused == nil, let prev = previousMax, alert.sequence > prev.saturatingAdd(1) {
-            try log(db, now, alert.gatewayID, "gap", ReceiverWording.gap(from: prev, to: alert.sequence))
+            let gap = ReceiverWording.gap(from: prev, to: alert.sequence)
+            try log(db, now, alert.gatewayID, "gap", gap)
+            try Self.recordSupervisionIncident(db, gatewayID: alert.gatewayID, kind: .sequence, at: now, detail: gap)
         }
         return reused.map { .sequenceReused(earlierID: $0) } ?? .created
     }
 
     public func recordHeartbeat(_ beat: Heartbeat, at now: WallTime, nonceCreated: Int64, forgetNoncesBefore: Int64) async throws -> Bool? {
-        try await pool.write { [self] db in
+        let back = try await pool.write { [self] db -> Bool? in
             try db.execute(sql: "DELETE FROM heartbeat_nonces WHERE created_s < ?", arguments: [forgetNoncesBefore])
             try db.execute(sql: "INSERT OR IGNORE INTO heartbeat_nonces(gateway_id, id, created_s) VALUES(?,?,?)", arguments: [beat.gatewayID, beat.id, nonceCreated])
             guard db.changesCount > 0 else { return nil }
@@ -85,10 +98,15 @@ public final class SQLiteReceiverStore: ReceiverStore, @unchecked Sendable {
             try db.execute(sql: """
                 UPDATE gateways SET last_heartbeat_ns = ?, interval_s = ?, reported_sequence = ?, queued = ?, silent = 0 WHERE id = ?
                 """, arguments: [now.nanosecondsSinceEpoch, beat.intervalSeconds, beat.lastSequence, beat.queue.map(\.pending).max() ?? 0, beat.gatewayID])
-            if wasSilent { try log(db, now, beat.gatewayID, "back", "heartbeats resumed") }
+            if wasSilent {
+                try log(db, now, beat.gatewayID, "back", "heartbeats resumed")
+                try Self.recordReturn(db, gatewayID: beat.gatewayID, at: now)
+            }
             if first { try log(db, now, beat.gatewayID, "online", ReceiverWording.online(beat)) }
             return wasSilent
         }
+        if back == true { incidentChanges.signal() }
+        return back
     }
 
     @discardableResult
@@ -112,7 +130,7 @@ public final class SQLiteReceiverStore: ReceiverStore, @unchecked Sendable {
     }
 
     public func markSilent(now: WallTime, afterIntervals n: Int, notBefore watchStart: WallTime) async throws -> [String] {
-        try await pool.write { [self] db in
+        let silenced = try await pool.write { [self] db -> [String] in
             let rows = try Row.fetchAll(db, sql: "SELECT id, last_heartbeat_ns, interval_s FROM gateways WHERE silent = 0 AND last_heartbeat_ns IS NOT NULL")
             var silenced: [String] = []
             for r in rows {
@@ -124,12 +142,16 @@ public final class SQLiteReceiverStore: ReceiverStore, @unchecked Sendable {
                 let quiet = now.nanosecondsSinceEpoch.saturatingSubtract(last)
                 if quiet > limit {
                     try db.execute(sql: "UPDATE gateways SET silent = 1 WHERE id = ?", arguments: [id])
-                    try log(db, now, id, "silent", ReceiverWording.silent(quietSeconds: quiet / 1_000_000_000, interval: interval, n: n))
+                    let text = ReceiverWording.silent(quietSeconds: quiet / 1_000_000_000, interval: interval, n: n)
+                    try log(db, now, id, "silent", text)
+                    try Self.recordSupervisionIncident(db, gatewayID: id, kind: .silent, at: now, detail: text)
                     silenced.append(id)
                 }
             }
             return silenced
         }
+        if !silenced.isEmpty { incidentChanges.signal() }
+        return silenced
     }
 
     public func forgetNonces(before: Int64) async throws {

@@ -6,7 +6,7 @@ import GRDB
 /// an SQLite database, so opening it migrates it (the embedded default).
 public enum SQLiteSchema {
     /// The version this build writes and understands.
-    public static let current = 3
+    public static let current = 4
 
     static let steps: [String] = [
         // 1: alerts, gateways, announced keys, the event log (the first release's tables).
@@ -50,6 +50,36 @@ public enum SQLiteSchema {
           public_key TEXT NOT NULL UNIQUE, added_at_ns INTEGER NOT NULL);
         CREATE TABLE registry_version(version INTEGER NOT NULL);
         INSERT INTO registry_version VALUES(0);
+        """,
+        // 4: the operator console: operators, their sessions, the incidents
+        // alerts and supervision open, and the append-only audit log.
+        """
+        CREATE TABLE operators(name TEXT PRIMARY KEY, role TEXT NOT NULL CHECK(role IN ('operator', 'supervisor')),
+          password_hash TEXT NOT NULL, enabled INTEGER NOT NULL DEFAULT 1, created_at_ns INTEGER NOT NULL, changed_at_ns INTEGER NOT NULL);
+        CREATE TABLE console_sessions(token_hash TEXT PRIMARY KEY, operator TEXT NOT NULL REFERENCES operators(name) ON DELETE CASCADE,
+          csrf TEXT NOT NULL, created_at_ns INTEGER NOT NULL, expires_at_ns INTEGER NOT NULL);
+        CREATE INDEX console_sessions_by_operator ON console_sessions(operator);
+        CREATE TABLE incidents(
+          id INTEGER PRIMARY KEY AUTOINCREMENT, change INTEGER NOT NULL, gateway_id TEXT NOT NULL, site TEXT NOT NULL, input TEXT,
+          kind TEXT NOT NULL, priority INTEGER NOT NULL, test INTEGER NOT NULL, zone INTEGER, area INTEGER, first_alert_id TEXT,
+          occurred_at_ns INTEGER NOT NULL, received_at_ns INTEGER NOT NULL, clock_synchronized INTEGER NOT NULL,
+          presses INTEGER NOT NULL DEFAULT 1, last_at_ns INTEGER NOT NULL, restored_at_ns INTEGER,
+          state TEXT NOT NULL DEFAULT 'new' CHECK(state IN ('new', 'acknowledged', 'resolved')),
+          acknowledged_by TEXT, acknowledged_at_ns INTEGER, resolved_by TEXT, resolved_at_ns INTEGER, disposition TEXT, note TEXT,
+          detail TEXT NOT NULL);
+        -- One open incident per input and kind: repeated presses join it.
+        CREATE UNIQUE INDEX incidents_one_open ON incidents(gateway_id, coalesce(input, ''), kind) WHERE state <> 'resolved';
+        CREATE INDEX incidents_open ON incidents(priority, occurred_at_ns) WHERE state <> 'resolved';
+        CREATE INDEX incidents_by_change ON incidents(change);
+        CREATE INDEX incidents_by_site ON incidents(site, occurred_at_ns);
+        CREATE INDEX incidents_by_gateway ON incidents(gateway_id, occurred_at_ns);
+        CREATE TABLE incident_change(n INTEGER NOT NULL);
+        INSERT INTO incident_change VALUES(0);
+        CREATE TABLE audit(number INTEGER PRIMARY KEY AUTOINCREMENT, at_ns INTEGER NOT NULL, operator TEXT NOT NULL,
+          incident_id INTEGER, action TEXT NOT NULL, detail TEXT NOT NULL);
+        CREATE INDEX audit_by_incident ON audit(incident_id, number);
+        CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+        CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
         """,
     ]
 

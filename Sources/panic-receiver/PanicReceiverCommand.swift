@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import PanicConfig
+import PanicConsole
 import PanicCore
 import PanicReceiverKit
 import ServiceLifecycle
@@ -11,7 +12,7 @@ struct PanicReceiverCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "panic-receiver",
         abstract: "Reference central receiver: verifies signed alerts, de-duplicates, stores, supervises gateways.",
-        subcommands: [Serve.self, Migrate.self, Gateways.self, Tail.self, Status.self],
+        subcommands: [Serve.self, Migrate.self, Gateways.self, Operators.self, Tail.self, Status.self],
         defaultSubcommand: Serve.self)
 }
 
@@ -45,11 +46,21 @@ struct Serve: AsyncParsableCommand {
                 throw ExitCode(1)
             }
         }
-        let services = try server.services { port in
-            logger.notice("listening", metadata: ["address": "\(cfg.listenHost):\(port)", "tls": "\(cfg.tlsCertificate != nil)"])
+        var console: OperatorConsole?
+        if let settings = cfg.console {
+            guard let store = server.store as? any ConsoleStore else {
+                FileHandle.standardError.write(Data("panic-receiver: \(ConsoleError.consoleNeedsSQLite)\n".utf8))
+                throw ExitCode(2)
+            }
+            console = OperatorConsole(store: store, config: settings, secure: cfg.tlsCertificate != nil, drain: server.drain,
+                                      clock: ReceiverClock(), logger: logger)
+        }
+        let theConsole = console
+        let services = try server.services(onListening: { port in
+            logger.notice("listening", metadata: ["address": "\(cfg.listenHost):\(port)", "tls": "\(cfg.tlsCertificate != nil)", "console": "\(theConsole != nil)"])
             // One line on stdout, for scripts and tests that asked for port 0.
             emit("listening \(cfg.listenHost):\(port)")
-        }
+        }, routes: { router in theConsole?.addRoutes(to: router) })
         let group = ServiceGroup(configuration: .init(
             services: services.map { .init(service: $0) }, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()

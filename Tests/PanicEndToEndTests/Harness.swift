@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import PanicConfig
+import PanicConsole
 import PanicCore
 import PanicDemo
 import PanicDevCerts
@@ -26,6 +27,8 @@ final class Harness: @unchecked Sendable {
     let received = Locked<[Alert]>([])
     let rejected = Locked<[Int]>([])
     var port = 0
+    /// The operator console, when the receiver was started with one.
+    var console: OperatorConsole?
 
     init() throws {
         dir = NSTemporaryDirectory() + "/e2e-" + UUID().uuidString
@@ -38,7 +41,8 @@ final class Harness: @unchecked Sendable {
 
     /// Starts the receiver; `certs` nil means plain HTTP on loopback.
     func startReceiver(certs: DevCertificates?, trust: [SigningKey]? = nil, port fixed: Int = 0, certDir: String = "rcv", clientCA: String? = nil,
-                       limits: ReceiverConfig.Limits = .init()) async throws {
+                       limits: ReceiverConfig.Limits = .init(), console consoleConfig: ReceiverConfig.Console? = nil,
+                       consoleClock: any GatewayClock = SystemClock()) async throws {
         var cert: String?, keyPath: String?
         if let certs {
             let d = dir + "/" + certDir
@@ -59,7 +63,11 @@ final class Harness: @unchecked Sendable {
             }
         }
         let bound = Locked(0)
-        let group = ServiceGroup(services: try server.services { bound.value = $0 }, logger: logger)
+        if let consoleConfig, let store = server.store as? any ConsoleStore {
+            console = OperatorConsole(store: store, config: consoleConfig, secure: cert != nil, drain: server.drain, clock: consoleClock, logger: logger)
+        }
+        let console = self.console
+        let group = ServiceGroup(services: try server.services(onListening: { bound.value = $0 }, routes: { console?.addRoutes(to: $0) }), logger: logger)
         receiverGroup = group
         receiverTask = Task { try await group.run() }
         try await waitUntil("receiver listening") { bound.value != 0 }
