@@ -9,9 +9,9 @@ BIN := .build/debug
 
 # Debian packages: C libraries the gateway links, tools the tests drive.
 APT_PACKAGES := libgpiod-dev libudev-dev gpiod udev socat libsqlite3-dev sqlite3 openssl python3 python3-venv \
-	dpkg-dev patchelf binutils debootstrap strace python3-seccomp util-linux postgresql-15 postgresql-client-15
+	dpkg-dev patchelf binutils debootstrap strace python3-seccomp util-linux postgresql-15 postgresql-client-15 chromium chromium-driver
 # Python packages for test peers (independent implementations).
-PY_PACKAGES := pytest http-message-signatures requests cryptography pymodbus==3.16.1 pyserial==3.5 pysiaalarm==3.2.2 psycopg[binary]==3.2.13
+PY_PACKAGES := pytest selenium==4.51.0 http-message-signatures requests cryptography pymodbus==3.16.1 pyserial==3.5 pysiaalarm==3.2.2 psycopg[binary]==3.2.13
 
 .PHONY: all check-swift deps build demo test test-swift test-integration test-deploy check-libgpiod2 check-udev-rules hil deb bench fuzz test-fuzz clean
 

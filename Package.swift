@@ -105,7 +105,7 @@ let package = Package(
         // The operator console: accounts, sessions, the alarm queue, live
         // updates; served by the receiver under /console.
         .target(name: "PanicConsole", dependencies: [
-            "PanicCore", "PanicReceiverKit",
+            "PanicCore", "PanicConfig", "PanicReceiverKit",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
             .product(name: "HTTPTypes", package: "swift-http-types"),

@@ -42,22 +42,24 @@ enum ConsoleAssets {
     tr.appendChild(td);
     return td;
   }
-  function button(text, id, action) {
-    const b = document.createElement('button');
-    b.type = 'button'; b.id = id; b.textContent = text;
-    b.addEventListener('click', action);
-    return b;
+  function element(tag, cls, id, text) {
+    const e = document.createElement(tag);
+    if (cls) e.className = cls;
+    if (id) e.id = id;
+    if (text) e.textContent = text;
+    return e;
   }
   function dash(v) { return v === null || v === undefined || v === '' ? '\u2014' : String(v); }
 
+  // The same row as the server's (Pages.row), from an incident's JSON; text
+  // only through textContent.
   function render(i) {
     const tr = document.createElement('tr');
     tr.id = 'incident-' + i.id;
     tr.dataset.id = i.id; tr.dataset.state = i.state; tr.dataset.priority = i.priority;
     tr.dataset.occurredMs = i.occurred_ms; tr.dataset.receivedMs = i.received_ms;
-    tr.dataset.json = JSON.stringify(i);
     const k = cell(tr, i.kind.toUpperCase(), 'kind kind-' + i.kind);
-    if (i.test) { const t = document.createElement('span'); t.className = 'test'; t.textContent = ' TEST'; k.appendChild(t); }
+    if (i.test) k.appendChild(element('span', 'test', null, ' TEST'));
     cell(tr, i.site); cell(tr, i.gateway_id); cell(tr, dash(i.input));
     cell(tr, dash(i.zone) + ' / ' + dash(i.area)); cell(tr, dash(i.location), 'location');
     cell(tr, i.occurred_at); cell(tr, i.received_at);
@@ -65,18 +67,38 @@ enum ConsoleAssets {
     cell(tr, String(i.presses) + (i.restored_at ? ' (released)' : ''));
     cell(tr, i.state + (i.acknowledged_by ? ' by ' + i.acknowledged_by : ''), 'state');
     const act = cell(tr, '', 'actions');
-    if (i.state === 'new') act.appendChild(button('Acknowledge', 'ack-' + i.id, function () { post(i.id, 'acknowledge', {}); }));
-    const sel = document.createElement('select');
-    sel.id = 'disposition-' + i.id;
-    for (const d of ['genuine', 'false-alarm', 'test', 'technical-fault']) {
-      const o = document.createElement('option'); o.value = d; o.textContent = d; sel.appendChild(o);
-    }
-    const note = document.createElement('input');
-    note.id = 'note-' + i.id; note.placeholder = 'note'; note.maxLength = 4000;
-    act.appendChild(sel); act.appendChild(note);
-    act.appendChild(button('Resolve', 'resolve-' + i.id, function () { post(i.id, 'resolve', { disposition: sel.value, note: note.value }); }));
+    if (i.state === 'new') { const b = element('button', 'ack', 'ack-' + i.id, 'Acknowledge'); b.type = 'button'; act.appendChild(b); act.append(' '); }
+    const r = element('button', 'resolve', 'resolve-' + i.id, 'Resolve\u2026');
+    r.type = 'button';
+    act.appendChild(r);
     return tr;
   }
+
+  // One listener for every row's buttons, present and future; one panel
+  // for resolving (a thousand rows of form fields would take a second to parse).
+  const panel = document.getElementById('resolve-panel');
+  let resolving = null;
+  body.addEventListener('click', function (e) {
+    const b = e.target.closest('button');
+    if (!b) return;
+    const id = b.closest('tr').dataset.id;
+    if (b.classList.contains('ack')) post(id, 'acknowledge', {});
+    if (b.classList.contains('resolve')) {
+      resolving = id;
+      document.getElementById('resolve-title').textContent = 'Resolve incident ' + id;
+      document.getElementById('resolve-note').value = '';
+      panel.hidden = false;
+      document.getElementById('resolve-note').focus();
+    }
+  });
+  panel.addEventListener('submit', function (e) {
+    e.preventDefault();
+    if (resolving === null) return;
+    post(resolving, 'resolve', { disposition: document.getElementById('resolve-disposition').value, note: document.getElementById('resolve-note').value });
+    resolving = null;
+    panel.hidden = true;
+  });
+  document.getElementById('resolve-cancel').addEventListener('click', function () { resolving = null; panel.hidden = true; });
 
   function order(a, b) { return a.priority - b.priority || a.occurred_ms - b.occurred_ms || a.id - b.id; }
   function key(row) { return { priority: +row.dataset.priority, occurred_ms: +row.dataset.occurredMs, id: +row.dataset.id }; }
@@ -89,17 +111,19 @@ enum ConsoleAssets {
 
   function upsert(i, fresh) {
     const old = document.getElementById('incident-' + i.id);
-    if (i.state === 'resolved') { if (old) old.remove(); empty(); return; }
-    const typed = document.getElementById('note-' + i.id);
-    const keep = typed ? typed.value : '';
+    if (i.state === 'resolved') {
+      if (old) old.remove();
+      if (resolving === String(i.id)) { resolving = null; panel.hidden = true; }
+      empty();
+      return;
+    }
     if (old) old.remove();
     const tr = render(i);
-    let placed = false;
-    for (const row of body.rows) {
-      if (order(i, key(row)) < 0) { body.insertBefore(tr, row); placed = true; break; }
-    }
-    if (!placed) body.appendChild(tr);
-    if (keep) document.getElementById('note-' + i.id).value = keep;
+    // Binary search: the rows are kept in order, and a queue may be long.
+    const rows = body.rows;
+    let lo = 0, hi = rows.length;
+    while (lo < hi) { const mid = (lo + hi) >> 1; if (order(i, key(rows[mid])) < 0) hi = mid; else lo = mid + 1; }
+    if (lo < rows.length) body.insertBefore(tr, rows[lo]); else body.appendChild(tr);
     if (!window.panicSeen[i.id]) {
       window.panicSeen[i.id] = Date.now();
       if (fresh && i.state === 'new') beep(i.priority);
@@ -120,7 +144,10 @@ enum ConsoleAssets {
     } catch (e) { say('not sent (' + e + '): try again', true); }
   }
 
-  for (const row of Array.from(body.rows)) upsert(JSON.parse(row.dataset.json), false);
+  // The server sent the rows in order and complete: they are only noted.
+  const loaded = Date.now();
+  for (const row of body.rows) { window.panicSeen[row.dataset.id] = loaded; age(row); }
+  empty();
   setInterval(function () { for (const tr of body.rows) age(tr); }, 1000);
 
   const live = document.getElementById('live');
@@ -153,8 +180,8 @@ table { border-collapse: collapse; width: 100%; }
 th, td { border-bottom: 1px solid #333; padding: 0.35em 0.5em; text-align: left; vertical-align: top; }
 th { background: #1b1b1b; position: sticky; top: 0; }
 tr.warn { background: #5a4500; }
-tr.danger { background: #7a0000; animation: pulse 1s infinite alternate; }
-@keyframes pulse { from { background: #7a0000; } to { background: #b00000; } }
+/* No animation: a flood of a thousand rows must not keep the browser repainting. */
+tr.danger { background: #a00000; box-shadow: inset 6px 0 0 #ff3030; font-weight: bold; }
 .kind-panic, .kind-duress { color: #ff6b6b; font-weight: bold; }
 .kind-tamper { color: #ffb86b; font-weight: bold; }
 .kind-silent, .kind-trouble, .kind-sequence { color: #ffe66b; }
@@ -165,6 +192,7 @@ tr.danger { background: #7a0000; animation: pulse 1s infinite alternate; }
 #status.ok { color: #8f8; }
 .empty { color: #999; }
 label { display: block; margin: 0.4em 0; }
-td.actions input { width: 10em; }
+.panel { position: fixed; bottom: 1em; right: 1em; background: #223; border: 2px solid #9cf; padding: 1em; }
+.panel[hidden] { display: none; }
 """#
 }

@@ -51,23 +51,34 @@ enum Pages {
             \(rows)
             </tbody></table>
             <p id="empty" class="empty"\(incidents.isEmpty ? "" : " hidden")>No open alarms.</p>
+            <form id="resolve-panel" class="panel" hidden><h2 id="resolve-title">Resolve</h2>
+            <label>Disposition <select id="resolve-disposition">\(dispositions.map { "<option value=\"\($0)\">\($0)</option>" }.joined())</select></label>
+            <label>Note <input id="resolve-note" maxlength="4000" size="60"></label>
+            <button type="submit" id="resolve-confirm">Resolve</button> <button type="button" id="resolve-cancel">Cancel</button></form>
             """, meta: ["csrf": session.csrfToken, "cursor": String(cursor), "warn-after-ms": String(console.warnAfterSeconds * 1000),
                         "danger-after-ms": String(console.dangerAfterSeconds * 1000), "page": "queue"])
     }
 
-    /// One queue row, as the script renders it too (the script replaces it on every change).
+    static let dispositions = Disposition.allCases.map(\.rawValue)
+
+    /// One queue row, exactly as the script renders a changed one
+    /// (`render` in ConsoleAssets.swift): the buttons work by delegation.
     static func row(_ i: IncidentView) -> String {
-        let cells = [
-            "<span class=\"kind kind-\(HTML.escape(i.kind))\">\(HTML.escape(i.kind.uppercased()))</span>\(i.test ? " <span class=\"test\">TEST</span>" : "")",
-            HTML.escape(i.site), HTML.escape(i.gatewayID), HTML.escape(i.input ?? "—"),
-            "\(i.zone.map(String.init) ?? "—") / \(i.area.map(String.init) ?? "—")", HTML.escape(i.location ?? "—"),
-            HTML.escape(i.occurredAt), HTML.escape(i.receivedAt), i.clockSynchronized ? "synchronised" : "<span class=\"unsync\">NOT synchronised</span>",
-            String(i.presses) + (i.restoredAt != nil ? " (released)" : ""),
-            HTML.escape(i.state) + (i.acknowledgedBy.map { " by " + HTML.escape($0) } ?? ""),
-            "",
+        let actions = (i.state == "new" ? "<button type=\"button\" class=\"ack\" id=\"ack-\(i.id)\">Acknowledge</button> " : "")
+            + "<button type=\"button\" class=\"resolve\" id=\"resolve-\(i.id)\">Resolve\u{2026}</button>"
+        let cells: [(String, String)] = [
+            ("kind kind-\(HTML.escape(i.kind))", HTML.escape(i.kind.uppercased()) + (i.test ? "<span class=\"test\"> TEST</span>" : "")),
+            ("", HTML.escape(i.site)), ("", HTML.escape(i.gatewayID)), ("", HTML.escape(i.input ?? "\u{2014}")),
+            ("", "\(i.zone.map(String.init) ?? "\u{2014}") / \(i.area.map(String.init) ?? "\u{2014}")"),
+            ("location", HTML.escape(i.location ?? "\u{2014}")),
+            ("", HTML.escape(i.occurredAt)), ("", HTML.escape(i.receivedAt)),
+            (i.clockSynchronized ? "" : "unsync", i.clockSynchronized ? "synchronised" : "NOT synchronised"),
+            ("", String(i.presses) + (i.restoredAt != nil ? " (released)" : "")),
+            ("state", HTML.escape(i.state) + (i.acknowledgedBy.map { " by " + HTML.escape($0) } ?? "")),
+            ("actions", actions),
         ]
-        return "<tr id=\"incident-\(i.id)\" data-id=\"\(i.id)\" data-state=\"\(HTML.escape(i.state))\" data-priority=\"\(i.priority)\" data-occurred-ms=\"\(i.occurredMs)\" data-received-ms=\"\(i.receivedMs)\" data-json=\"\(HTML.escape(i.json))\">"
-            + cells.map { "<td>\($0)</td>" }.joined() + "</tr>"
+        return "<tr id=\"incident-\(i.id)\" data-id=\"\(i.id)\" data-state=\"\(HTML.escape(i.state))\" data-priority=\"\(i.priority)\" data-occurred-ms=\"\(i.occurredMs)\" data-received-ms=\"\(i.receivedMs)\">"
+            + cells.map { $0.0.isEmpty ? "<td>\($0.1)</td>" : "<td class=\"\($0.0)\">\($0.1)</td>" }.joined() + "</tr>"
     }
 
     static func audit(_ entries: [AuditEntry], session: ConsoleSession) -> String {
