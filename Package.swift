@@ -105,7 +105,9 @@ let package = Package(
         // The operator console: accounts, sessions, the alarm queue, live
         // updates; served by the receiver under /console.
         .target(name: "PanicConsole", dependencies: [
-            "PanicCore", "PanicConfig", "PanicReceiverKit",
+            "PanicCore", "PanicConfig", "PanicReceiverKit", "PanicSigning",
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
             .product(name: "HTTPTypes", package: "swift-http-types"),
@@ -158,7 +160,7 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "panic-receiver", dependencies: [
-            "PanicReceiverKit", "PanicConsole",
+            "PanicReceiverKit", "PanicConsole", "PanicSigning",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "panic-bench", dependencies: [
@@ -186,6 +188,7 @@ let package = Package(
         .testTarget(name: "PanicEndToEndTests", dependencies: [
             "PanicGatewayKit", "PanicReceiverKit", "PanicConsole", "PanicDevCerts", "PanicDemo", "PanicDevPostgres",
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            .product(name: "Hummingbird", package: "hummingbird"),
         ]),
     ]
 )

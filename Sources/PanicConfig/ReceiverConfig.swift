@@ -46,7 +46,35 @@ public struct ReceiverConfig: Sendable {
         public var bcryptCost = 12
         /// Where each input is (room, floor), by gateway id and input name.
         public var locations: [String: [String: String]] = [:]
+        /// Escalation of alarms nobody acknowledged (`[console.escalation]`).
+        public var escalation: Escalation?
         public init() {}
+
+        /// `[console.escalation]`: after `afterSeconds` unacknowledged, an
+        /// alarm is shown to supervisors as escalated and posted, signed, to
+        /// every webhook.
+        public struct Escalation: Sendable, Equatable {
+            public var afterSeconds = 120
+            /// The receiver's Ed25519 key for signing webhooks (created on first start).
+            public var keyFile: String
+            public var webhooks: [Webhook] = []
+            /// Retries wait up to this long, seconds.
+            public var retryMaxSeconds = 60
+            public init(keyFile: String) { self.keyFile = keyFile }
+        }
+
+        /// One webhook an escalation is posted to.
+        public struct Webhook: Sendable, Equatable {
+            public var name: String
+            public var url: String
+            /// CAs for the webhook's TLS certificate (else the system's).
+            public var caFile: String?
+            public init(name: String, url: String, caFile: String? = nil) {
+                self.name = name
+                self.url = url
+                self.caFile = caFile
+            }
+        }
 
         /// The location text of a gateway's input, if configured.
         public func location(gateway: String, input: String?) -> String? {
@@ -220,6 +248,32 @@ public struct ReceiverConfig: Sendable {
                     if v.locations[gw]?[input] != nil { l.fail("input", "input \"\(input)\" of gateway \"\(gw)\" has a location already") }
                     else { v.locations[gw, default: [:]][input] = text }
                 }
+            }
+            if let e = c.table("escalation") {
+                let keyFile = e.string("key_file", required: true, allowed: "an absolute path; the key is made there on first start",
+                                       check: Validate.absolutePath)
+                var esc = Console.Escalation(keyFile: keyFile ?? "")
+                esc.afterSeconds = e.int("after_s", range: 5...86_400, unit: " s") ?? esc.afterSeconds
+                esc.retryMaxSeconds = e.int("retry_max_s", range: 1...3_600, unit: " s") ?? esc.retryMaxSeconds
+                for w in e.tables("webhooks") ?? [] {
+                    let name = w.string("name", required: true, check: Validate.identifier)
+                    let url = w.string("url", required: true, allowed: "an http(s) URL")
+                    let ca = w.string("ca_file", check: Validate.readableFile)
+                    if let url {
+                        let lower = url.lowercased()
+                        if !(lower.hasPrefix("https://") || lower.hasPrefix("http://")) { w.fail("url", "\"\(url)\" is not an http(s) URL") }
+                        else if lower.hasPrefix("http://"), let host = URLComponents(string: url)?.host, !Validate.isLoopback(host) {
+                            w.fail("url", "plain http is allowed only to a loopback address; use https")
+                        }
+                    }
+                    w.rejectUnknownKeys()
+                    if let name, let url {
+                        if esc.webhooks.contains(where: { $0.name == name }) { w.fail("name", "webhook \"\(name)\" is listed twice") }
+                        else { esc.webhooks.append(Console.Webhook(name: name, url: url, caFile: ca)) }
+                    }
+                }
+                e.rejectUnknownKeys()
+                v.escalation = esc
             }
             c.rejectUnknownKeys()
             if postgres != nil { c.fail(nil, "the operator console runs on the SQLite store in this release; with [postgresql] leave [console] out") }

@@ -60,6 +60,7 @@ enum ConsoleAssets {
     tr.dataset.occurredMs = i.occurred_ms; tr.dataset.receivedMs = i.received_ms;
     const k = cell(tr, i.kind.toUpperCase(), 'kind kind-' + i.kind);
     if (i.test) k.appendChild(element('span', 'test', null, ' TEST'));
+    if (i.escalated_at) k.appendChild(element('span', 'escalated', null, ' ESCALATED'));
     cell(tr, i.site); cell(tr, i.gateway_id); cell(tr, dash(i.input));
     cell(tr, dash(i.zone) + ' / ' + dash(i.area)); cell(tr, dash(i.location), 'location');
     cell(tr, i.occurred_at); cell(tr, i.received_at);
@@ -186,6 +187,7 @@ tr.danger { background: #a00000; box-shadow: inset 6px 0 0 #ff3030; font-weight:
 .kind-tamper { color: #ffb86b; font-weight: bold; }
 .kind-silent, .kind-trouble, .kind-sequence { color: #ffe66b; }
 .test { color: #8f8; }
+.escalated { color: #fff; background: #c00; padding: 0 0.3em; }
 .unsync { color: #ffb86b; font-weight: bold; }
 .live.ok { color: #8f8; } .live.bad { color: #f66; font-weight: bold; }
 .error, #status.bad { color: #f66; font-weight: bold; }

@@ -32,6 +32,7 @@ public struct IncidentView: Codable, Sendable, Equatable {
     public var disposition: String?
     public var note: String?
     public var detail: String
+    public var escalatedAt: String?
 
     public init(_ i: Incident, console: ReceiverConfig.Console) {
         id = i.id; change = i.change; kind = i.kind.rawValue; priority = i.priority; state = i.state.rawValue
@@ -42,6 +43,7 @@ public struct IncidentView: Codable, Sendable, Equatable {
         receivedAt = i.receivedAt.rfc3339; receivedMs = i.receivedAt.nanosecondsSinceEpoch / 1_000_000
         restoredAt = i.restoredAt?.rfc3339; acknowledgedBy = i.acknowledgedBy; acknowledgedAt = i.acknowledgedAt?.rfc3339
         resolvedBy = i.resolvedBy; resolvedAt = i.resolvedAt?.rfc3339; disposition = i.disposition?.rawValue; note = i.note; detail = i.detail
+        escalatedAt = i.escalatedAt?.rfc3339
     }
 
     static let encoder: JSONEncoder = {

@@ -67,7 +67,8 @@ enum Pages {
         let actions = (i.state == "new" ? "<button type=\"button\" class=\"ack\" id=\"ack-\(i.id)\">Acknowledge</button> " : "")
             + "<button type=\"button\" class=\"resolve\" id=\"resolve-\(i.id)\">Resolve\u{2026}</button>"
         let cells: [(String, String)] = [
-            ("kind kind-\(HTML.escape(i.kind))", HTML.escape(i.kind.uppercased()) + (i.test ? "<span class=\"test\"> TEST</span>" : "")),
+            ("kind kind-\(HTML.escape(i.kind))", HTML.escape(i.kind.uppercased()) + (i.test ? "<span class=\"test\"> TEST</span>" : "")
+                + (i.escalatedAt != nil ? "<span class=\"escalated\"> ESCALATED</span>" : "")),
             ("", HTML.escape(i.site)), ("", HTML.escape(i.gatewayID)), ("", HTML.escape(i.input ?? "\u{2014}")),
             ("", "\(i.zone.map(String.init) ?? "\u{2014}") / \(i.area.map(String.init) ?? "\u{2014}")"),
             ("location", HTML.escape(i.location ?? "\u{2014}")),

@@ -66,7 +66,7 @@ public enum SQLiteSchema {
           presses INTEGER NOT NULL DEFAULT 1, last_at_ns INTEGER NOT NULL, restored_at_ns INTEGER,
           state TEXT NOT NULL DEFAULT 'new' CHECK(state IN ('new', 'acknowledged', 'resolved')),
           acknowledged_by TEXT, acknowledged_at_ns INTEGER, resolved_by TEXT, resolved_at_ns INTEGER, disposition TEXT, note TEXT,
-          detail TEXT NOT NULL);
+          detail TEXT NOT NULL, escalated_at_ns INTEGER);
         -- One open incident per input and kind: repeated presses join it.
         CREATE UNIQUE INDEX incidents_one_open ON incidents(gateway_id, coalesce(input, ''), kind) WHERE state <> 'resolved';
         CREATE INDEX incidents_open ON incidents(priority, occurred_at_ns) WHERE state <> 'resolved';
@@ -79,6 +79,11 @@ public enum SQLiteSchema {
           incident_id INTEGER, action TEXT NOT NULL, detail TEXT NOT NULL);
         CREATE INDEX audit_by_incident ON audit(incident_id, number);
         CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+        -- The escalation outbox: one row per incident and webhook, kept until delivered.
+        CREATE TABLE escalations(id INTEGER PRIMARY KEY AUTOINCREMENT, incident_id INTEGER NOT NULL, webhook TEXT NOT NULL,
+          body BLOB NOT NULL, created_at_ns INTEGER NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, next_attempt_at_ns INTEGER NOT NULL,
+          delivered_at_ns INTEGER, last_error TEXT, UNIQUE(incident_id, webhook));
+        CREATE INDEX escalations_due ON escalations(next_attempt_at_ns) WHERE delivered_at_ns IS NULL;
         CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
         """,
     ]

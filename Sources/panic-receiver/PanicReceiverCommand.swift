@@ -5,6 +5,7 @@ import PanicConfig
 import PanicConsole
 import PanicCore
 import PanicReceiverKit
+import PanicSigning
 import ServiceLifecycle
 
 @main
@@ -56,11 +57,25 @@ struct Serve: AsyncParsableCommand {
                                       clock: ReceiverClock(), logger: logger)
         }
         let theConsole = console
-        let services = try server.services(onListening: { port in
+        var escalation: EscalationService?
+        if let settings = cfg.console, let esc = settings.escalation, let store = console?.store {
+            do {
+                let (key, created) = try KeyFile.loadOrCreate(esc.keyFile)
+                logger.notice(created ? "escalation key created" : "escalation key loaded", metadata: [
+                    "key_file": "\(esc.keyFile)", "keyid": "\(key.publicKey.keyID)", "public_key": "\(key.publicKey.base64)"])
+                escalation = EscalationService(store: store, console: settings, escalation: esc,
+                                               sender: try SignedWebhookSender(key: key, webhooks: esc.webhooks), clock: ReceiverClock(), logger: logger)
+            } catch {
+                FileHandle.standardError.write(Data("panic-receiver: escalation: \(error)\n".utf8))
+                throw ExitCode(1)
+            }
+        }
+        var services = try server.services(onListening: { port in
             logger.notice("listening", metadata: ["address": "\(cfg.listenHost):\(port)", "tls": "\(cfg.tlsCertificate != nil)", "console": "\(theConsole != nil)"])
             // One line on stdout, for scripts and tests that asked for port 0.
             emit("listening \(cfg.listenHost):\(port)")
         }, routes: { router in theConsole?.addRoutes(to: router) })
+        if let escalation { services.append(escalation) }
         let group = ServiceGroup(configuration: .init(
             services: services.map { .init(service: $0) }, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()

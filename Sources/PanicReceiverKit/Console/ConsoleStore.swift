@@ -35,6 +35,23 @@ public protocol ConsoleStore: Sendable {
     /// new or acknowledged → resolved; audited.
     func resolve(_ id: Int64, by operatorName: String, disposition: Disposition, note: String, at now: WallTime) async throws -> Incident
 
+    // MARK: Escalation
+
+    /// Marks every open, unacknowledged incident of priority `maximumPriority`
+    /// or more urgent, received at or before `cutoff` and not escalated yet,
+    /// as escalated, and queues one delivery per webhook with the body
+    /// `body` makes — in one transaction, audited as the receiver's.
+    func escalate(receivedBefore cutoff: WallTime, maximumPriority: Int, webhooks: [String], at now: WallTime,
+                  body: @Sendable (Incident) -> [UInt8]) async throws -> [Incident]
+    /// Undelivered escalations due at `now`, oldest first.
+    func dueEscalations(at now: WallTime, limit: Int) async throws -> [EscalationDelivery]
+    func escalationDelivered(_ id: Int64, at now: WallTime) async throws
+    func escalationFailed(_ id: Int64, error: String, retryAt: WallTime) async throws
+    /// Moves these escalations' next attempt to `until` (behind one that failed).
+    func postponeEscalations(_ ids: [Int64], until: WallTime) async throws
+    /// Escalations not delivered yet (for status and tests).
+    func undeliveredEscalations() async throws -> Int
+
     func appendAudit(operatorName: String, incidentID: Int64?, action: String, detail: String, at now: WallTime) async throws
     /// Audit entries, oldest first (of one incident, or all).
     func audit(incidentID: Int64?, limit: Int) async throws -> [AuditEntry]

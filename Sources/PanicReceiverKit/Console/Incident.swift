@@ -81,18 +81,29 @@ public struct Incident: Sendable, Equatable, Codable {
     public var note: String?
     /// The receiver's words for what happened (the event log's text).
     public var detail: String
+    /// When nobody had acknowledged it in time and it was escalated.
+    public var escalatedAt: WallTime?
 
     public init(id: Int64, change: Int64, gatewayID: String, site: String, input: String?, kind: IncidentKind, priority: Int, test: Bool,
                 zone: Int?, area: Int?, firstAlertID: String?, occurredAt: WallTime, receivedAt: WallTime, clockSynchronized: Bool,
                 presses: Int, lastAt: WallTime, restoredAt: WallTime?, state: IncidentState, acknowledgedBy: String?, acknowledgedAt: WallTime?,
-                resolvedBy: String?, resolvedAt: WallTime?, disposition: Disposition?, note: String?, detail: String) {
+                resolvedBy: String?, resolvedAt: WallTime?, disposition: Disposition?, note: String?, detail: String, escalatedAt: WallTime? = nil) {
         self.id = id; self.change = change; self.gatewayID = gatewayID; self.site = site; self.input = input; self.kind = kind
         self.priority = priority; self.test = test; self.zone = zone; self.area = area; self.firstAlertID = firstAlertID
         self.occurredAt = occurredAt; self.receivedAt = receivedAt; self.clockSynchronized = clockSynchronized; self.presses = presses
         self.lastAt = lastAt; self.restoredAt = restoredAt; self.state = state; self.acknowledgedBy = acknowledgedBy
         self.acknowledgedAt = acknowledgedAt; self.resolvedBy = resolvedBy; self.resolvedAt = resolvedAt
-        self.disposition = disposition; self.note = note; self.detail = detail
+        self.disposition = disposition; self.note = note; self.detail = detail; self.escalatedAt = escalatedAt
     }
+}
+
+/// One escalation waiting for (or after) its webhook.
+public struct EscalationDelivery: Sendable, Equatable {
+    public var id: Int64
+    public var incidentID: Int64
+    public var webhook: String
+    public var body: [UInt8]
+    public var attempts: Int
 }
 
 /// One line of the append-only audit log.

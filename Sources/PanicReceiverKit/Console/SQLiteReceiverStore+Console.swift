@@ -141,7 +141,7 @@ extension SQLiteReceiverStore: ConsoleStore {
     static let incidentColumns = """
         id, change, gateway_id, site, input, kind, priority, test, zone, area, first_alert_id, occurred_at_ns, received_at_ns,
         clock_synchronized, presses, last_at_ns, restored_at_ns, state, acknowledged_by, acknowledged_at_ns, resolved_by, resolved_at_ns,
-        disposition, note, detail
+        disposition, note, detail, escalated_at_ns
         """
 
     static func incident(_ r: Row) -> Incident {
@@ -152,7 +152,7 @@ extension SQLiteReceiverStore: ConsoleStore {
             receivedAt: WallTime(nanosecondsSinceEpoch: r[12]), clockSynchronized: r[13], presses: r[14],
             lastAt: WallTime(nanosecondsSinceEpoch: r[15]), restoredAt: time(16), state: IncidentState(rawValue: r[17]) ?? .new,
             acknowledgedBy: r[18], acknowledgedAt: time(19), resolvedBy: r[20], resolvedAt: time(21),
-            disposition: (r[22] as String?).flatMap(Disposition.init(rawValue:)), note: r[23], detail: r[24])
+            disposition: (r[22] as String?).flatMap(Disposition.init(rawValue:)), note: r[23], detail: r[24], escalatedAt: time(25))
     }
 
     public func openIncidents() async throws -> [Incident] {
@@ -219,6 +219,75 @@ extension SQLiteReceiverStore: ConsoleStore {
         guard let raw = try String.fetchOne(db, sql: "SELECT state FROM incidents WHERE id = ?", arguments: [id]) else { throw ConsoleError.unknownIncident(id) }
         let state = IncidentState(rawValue: raw) ?? .new
         guard allowed.contains(state) else { throw ConsoleError.wrongState(id, state, wanted: wanted) }
+    }
+
+    // MARK: Escalation
+
+    public func escalate(receivedBefore cutoff: WallTime, maximumPriority: Int, webhooks: [String], at now: WallTime,
+                         body: @Sendable (Incident) -> [UInt8]) async throws -> [Incident] {
+        let escalated = try await pool.write { db -> [Incident] in
+            let due = try Row.fetchAll(db, sql: """
+                SELECT \(Self.incidentColumns) FROM incidents WHERE state = 'new' AND escalated_at_ns IS NULL AND received_at_ns <= ? AND priority <= ?
+                ORDER BY priority, occurred_at_ns
+                """, arguments: [cutoff.nanosecondsSinceEpoch, maximumPriority]).map(Self.incident)
+            var out: [Incident] = []
+            for var i in due {
+                i.escalatedAt = now
+                i.change = try Self.nextChange(db)
+                try db.execute(sql: "UPDATE incidents SET escalated_at_ns = ?, change = ? WHERE id = ?", arguments: [now.nanosecondsSinceEpoch, i.change, i.id])
+                let payload = Data(body(i))
+                for w in webhooks {
+                    try db.execute(sql: """
+                        INSERT INTO escalations(incident_id, webhook, body, created_at_ns, next_attempt_at_ns) VALUES(?,?,?,?,?)
+                        ON CONFLICT(incident_id, webhook) DO NOTHING
+                        """, arguments: [i.id, w, payload, now.nanosecondsSinceEpoch, now.nanosecondsSinceEpoch])
+                }
+                try Self.audit(db, now, "receiver", i.id, "escalated", webhooks.isEmpty ? "to supervisors" : "to supervisors and " + webhooks.joined(separator: ", "))
+                out.append(i)
+            }
+            return out
+        }
+        if !escalated.isEmpty { incidentChanges.signal() }
+        return escalated
+    }
+
+    public func dueEscalations(at now: WallTime, limit: Int) async throws -> [EscalationDelivery] {
+        try await pool.read { db in
+            try Row.fetchAll(db, sql: """
+                SELECT id, incident_id, webhook, body, attempts FROM escalations WHERE delivered_at_ns IS NULL AND next_attempt_at_ns <= ?
+                ORDER BY id LIMIT ?
+                """, arguments: [now.nanosecondsSinceEpoch, limit]).map {
+                EscalationDelivery(id: $0[0], incidentID: $0[1], webhook: $0[2], body: [UInt8]($0[3] as Data), attempts: $0[4])
+            }
+        }
+    }
+
+    public func escalationDelivered(_ id: Int64, at now: WallTime) async throws {
+        try await pool.write { db in
+            try db.execute(sql: "UPDATE escalations SET delivered_at_ns = ?, attempts = attempts + 1, last_error = NULL WHERE id = ?", arguments: [now.nanosecondsSinceEpoch, id])
+            if let row = try Row.fetchOne(db, sql: "SELECT incident_id, webhook FROM escalations WHERE id = ?", arguments: [id]) {
+                try Self.audit(db, now, "receiver", row[0], "escalation-delivered", row[1])
+            }
+        }
+    }
+
+    public func escalationFailed(_ id: Int64, error: String, retryAt: WallTime) async throws {
+        try await pool.write { db in
+            try db.execute(sql: "UPDATE escalations SET attempts = attempts + 1, last_error = ?, next_attempt_at_ns = ? WHERE id = ?",
+                           arguments: [String(error.prefix(500)), retryAt.nanosecondsSinceEpoch, id])
+        }
+    }
+
+    public func postponeEscalations(_ ids: [Int64], until: WallTime) async throws {
+        guard !ids.isEmpty else { return }
+        try await pool.write { db in
+            try db.execute(sql: "UPDATE escalations SET next_attempt_at_ns = max(next_attempt_at_ns, ?) WHERE id IN (\(ids.map { _ in "?" }.joined(separator: ",")))",
+                           arguments: StatementArguments([until.nanosecondsSinceEpoch] + ids))
+        }
+    }
+
+    public func undeliveredEscalations() async throws -> Int {
+        try await pool.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM escalations WHERE delivered_at_ns IS NULL") ?? 0 }
     }
 
     // MARK: The audit log
