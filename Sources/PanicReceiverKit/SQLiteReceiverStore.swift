@@ -88,7 +88,7 @@ public final class SQLiteReceiverStore: ReceiverStore, @unchecked Sendable {
     }
 
     public func recordHeartbeat(_ beat: Heartbeat, at now: WallTime, nonceCreated: Int64, forgetNoncesBefore: Int64) async throws -> Bool? {
-        let back = try await pool.write { [self] db -> Bool? in
+        let back = try await pool.write { [self] db -> (wasSilent: Bool, changed: Bool)? in
             try db.execute(sql: "DELETE FROM heartbeat_nonces WHERE created_s < ?", arguments: [forgetNoncesBefore])
             try db.execute(sql: "INSERT OR IGNORE INTO heartbeat_nonces(gateway_id, id, created_s) VALUES(?,?,?)", arguments: [beat.gatewayID, beat.id, nonceCreated])
             guard db.changesCount > 0 else { return nil }
@@ -103,10 +103,11 @@ public final class SQLiteReceiverStore: ReceiverStore, @unchecked Sendable {
                 try Self.recordReturn(db, gatewayID: beat.gatewayID, at: now)
             }
             if first { try log(db, now, beat.gatewayID, "online", ReceiverWording.online(beat)) }
-            return wasSilent
+            let clockChanged = try Self.recordClock(db, gatewayID: beat.gatewayID, site: beat.site, synchronized: beat.clockSynchronized, at: now)
+            return (wasSilent, wasSilent || clockChanged)
         }
-        if back == true { incidentChanges.signal() }
-        return back
+        if back?.changed == true { incidentChanges.signal() }
+        return back?.wasSilent
     }
 
     @discardableResult

@@ -120,6 +120,29 @@ import Testing
         #expect(open.count == 1 && open.first?.restoredAt == t0 + .seconds(200), "the return marks the same incident; an operator still closes it")
     }
 
+    @Test func anUnsynchronisedClockIsOneIncidentNotOnePerHeartbeat() async throws {
+        let s = try SQLiteReceiverStore(path: path)
+        func beat(_ n: Int, synced: Bool) async throws {
+            let b = Heartbeat(id: "hb-\(n)", gatewayID: "gw-1", site: "Embassy A", sentAt: t0 + .seconds(Int64(n)), intervalSeconds: 60, lastSequence: 0,
+                              queue: [], inputs: [], clockSynchronized: synced, evictedTelemetry: 0)
+            _ = try await s.recordHeartbeat(b, at: t0 + .seconds(Int64(n)), nonceCreated: t0.secondsSinceEpoch + Int64(n), forgetNoncesBefore: 0)
+        }
+        try await beat(1, synced: true)
+        #expect(try await s.openIncidents().isEmpty)
+        let quiet = try await s.lastIncidentChange()
+        for n in 2...4 { try await beat(n, synced: false) }
+        var open = try await s.openIncidents()
+        #expect(open.map(\.kind) == [.clock] && open.first?.presses == 1)
+        #expect(try await s.lastIncidentChange() == quiet + 1, "the later heartbeats change nothing, so no event goes to the consoles")
+        try await beat(5, synced: true)
+        try await beat(6, synced: true)
+        open = try await s.openIncidents()
+        #expect(open.first?.restoredAt == t0 + .seconds(5))
+        try await beat(7, synced: false)
+        open = try await s.openIncidents()
+        #expect(open.count == 1 && open.first?.presses == 2 && open.first?.restoredAt == nil, "lost again: the same incident, counted")
+    }
+
     @Test func sequenceGapOpensASupervisionIncident() async throws {
         let s = try SQLiteReceiverStore(path: path)
         try await put(s, alert(1, .sensor, input: "door"))

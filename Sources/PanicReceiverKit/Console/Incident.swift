@@ -8,9 +8,11 @@ public enum IncidentKind: String, Sendable, Codable, CaseIterable {
     case silent
     /// A sequence gap or a reused sequence number: alerts may be missing.
     case sequence
+    /// The gateway's clock is not synchronised: its press times may be off.
+    case clock
 
     /// Lower is more urgent: panic and duress above tamper above a silent
-    /// gateway above trouble above a sequence anomaly.
+    /// gateway above trouble above a sequence anomaly above an unsynchronised clock.
     public var priority: Int {
         switch self {
         case .panic, .duress: 0
@@ -18,6 +20,7 @@ public enum IncidentKind: String, Sendable, Codable, CaseIterable {
         case .silent: 2
         case .trouble: 3
         case .sequence: 4
+        case .clock: 5
         }
     }
 

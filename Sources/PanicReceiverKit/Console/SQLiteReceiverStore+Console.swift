@@ -40,6 +40,30 @@ extension SQLiteReceiverStore: ConsoleStore {
                            occurredAt: now, receivedAt: now, clockSynchronized: true, detail: detail)
     }
 
+    /// A heartbeat's clock state: an unsynchronised clock opens one incident
+    /// (not one per heartbeat); synchronised again marks it so, once. True
+    /// when an incident changed.
+    static func recordClock(_ db: Database, gatewayID: String, site: String, synchronized: Bool, at now: WallTime) throws -> Bool {
+        let open = try Row.fetchOne(db, sql: "SELECT id, restored_at_ns FROM incidents WHERE gateway_id = ? AND kind = 'clock' AND state <> 'resolved'",
+                                    arguments: [gatewayID])
+        if synchronized {
+            guard let open, (open[1] as Int64?) == nil else { return false }
+            try db.execute(sql: "UPDATE incidents SET restored_at_ns = ?, change = ? WHERE id = ?", arguments: [now.nanosecondsSinceEpoch, try nextChange(db), open[0] as Int64])
+            return true
+        }
+        if let open {
+            guard (open[1] as Int64?) != nil else { return false }
+            // Lost its synchronisation again while the incident is open.
+            try db.execute(sql: "UPDATE incidents SET restored_at_ns = NULL, presses = presses + 1, last_at_ns = ?, change = ? WHERE id = ?",
+                           arguments: [now.nanosecondsSinceEpoch, try nextChange(db), open[0] as Int64])
+            return true
+        }
+        _ = try openOrJoin(db, gatewayID: gatewayID, site: site, input: nil, kind: .clock, test: false, zone: nil, area: nil, alertID: nil,
+                           occurredAt: now, receivedAt: now, clockSynchronized: false,
+                           detail: "the gateway's clock is not synchronised: the press times it reports may be wrong")
+        return true
+    }
+
     /// Marks the open silence incident of a gateway as over.
     static func recordReturn(_ db: Database, gatewayID: String, at now: WallTime) throws {
         try db.execute(sql: "UPDATE incidents SET restored_at_ns = ?, change = ? WHERE gateway_id = ? AND kind = 'silent' AND state <> 'resolved'",
