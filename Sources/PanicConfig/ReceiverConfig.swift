@@ -46,6 +46,8 @@ public struct ReceiverConfig: Sendable {
         public var bcryptCost = 12
         /// Where each input is (room, floor), by gateway id and input name.
         public var locations: [String: [String: String]] = [:]
+        /// Ordered steps an operator ticks off, by site ("*": every other site).
+        public var actionPlans: [String: [String]] = [:]
         /// Escalation of alarms nobody acknowledged (`[console.escalation]`).
         public var escalation: Escalation?
         public init() {}
@@ -75,6 +77,9 @@ public struct ReceiverConfig: Sendable {
                 self.caFile = caFile
             }
         }
+
+        /// The action plan of a site: its own, else the default ("*"), else none.
+        public func actionPlan(site: String) -> [String] { actionPlans[site] ?? actionPlans["*"] ?? [] }
 
         /// The location text of a gateway's input, if configured.
         public func location(gateway: String, input: String?) -> String? {
@@ -247,6 +252,23 @@ public struct ReceiverConfig: Sendable {
                 if let gw, let input, let text {
                     if v.locations[gw]?[input] != nil { l.fail("input", "input \"\(input)\" of gateway \"\(gw)\" has a location already") }
                     else { v.locations[gw, default: [:]][input] = text }
+                }
+            }
+            for plan in c.tables("action_plans") ?? [] {
+                let site = plan.string("site", required: true, allowed: "a site's name as its gateways report it, or \"*\" for every other site")
+                var steps: [String] = []
+                if let list = plan.table.array(for: "steps") {
+                    for (i, item) in list.enumerated() {
+                        if let t = item.string, !t.isEmpty, t.utf8.count <= 300 { steps.append(t) }
+                        else { plan.fail("steps", "item \(i) must be a step's text, 1 to 300 bytes") }
+                    }
+                }
+                plan.markConsumed("steps")
+                if steps.isEmpty || steps.count > 20 { plan.fail("steps", "required: 1 to 20 steps, in the order they are done") }
+                plan.rejectUnknownKeys()
+                if let site {
+                    if v.actionPlans[site] != nil { plan.fail("site", "site \"\(site)\" has an action plan already") }
+                    else { v.actionPlans[site] = steps }
                 }
             }
             if let e = c.table("escalation") {

@@ -72,8 +72,42 @@ enum ConsoleAssets {
     const r = element('button', 'resolve', 'resolve-' + i.id, 'Resolve\u2026');
     r.type = 'button';
     act.appendChild(r);
+    if (i.plan.length > 0) {
+      const done = i.plan.filter(function (p) { return p.done_by; }).length;
+      const p = element('button', 'plan', 'plan-' + i.id, 'Plan ' + done + '/' + i.plan.length);
+      p.type = 'button';
+      act.append(' '); act.appendChild(p);
+    }
+    incidents[i.id] = i;
     return tr;
   }
+
+  // The latest JSON of every incident on the page (the plan panel reads it).
+  const incidents = {};
+  const planPanel = document.getElementById('plan-panel');
+  let planning = null;
+  function showPlan(id) {
+    const i = incidents[id];
+    if (!i) { planning = null; planPanel.hidden = true; return; }
+    planning = String(id);
+    document.getElementById('plan-title').textContent = 'Action plan: ' + i.site + ', incident ' + i.id;
+    const list = document.getElementById('plan-steps');
+    list.replaceChildren();
+    i.plan.forEach(function (p, n) {
+      const li = element('li', p.done_by ? 'done' : '', 'step-' + i.id + '-' + n, p.text);
+      if (p.done_by) {
+        li.appendChild(element('span', 'by', null, ' \u2714 ' + p.done_by + ', ' + p.done_at));
+      } else {
+        const b = element('button', 'step', 'step-button-' + i.id + '-' + n, 'Done');
+        b.type = 'button';
+        b.addEventListener('click', function () { post(i.id, 'steps/' + n, {}); });
+        li.append(' '); li.appendChild(b);
+      }
+      list.appendChild(li);
+    });
+    planPanel.hidden = false;
+  }
+  document.getElementById('plan-close').addEventListener('click', function () { planning = null; planPanel.hidden = true; });
 
   // One listener for every row's buttons, present and future; one panel
   // for resolving (a thousand rows of form fields would take a second to parse).
@@ -84,6 +118,7 @@ enum ConsoleAssets {
     if (!b) return;
     const id = b.closest('tr').dataset.id;
     if (b.classList.contains('ack')) post(id, 'acknowledge', {});
+    if (b.classList.contains('plan')) showPlan(id);
     if (b.classList.contains('resolve')) {
       resolving = id;
       document.getElementById('resolve-title').textContent = 'Resolve incident ' + id;
@@ -115,6 +150,8 @@ enum ConsoleAssets {
     if (i.state === 'resolved') {
       if (old) old.remove();
       if (resolving === String(i.id)) { resolving = null; panel.hidden = true; }
+      if (planning === String(i.id)) { planning = null; planPanel.hidden = true; }
+      delete incidents[i.id];
       empty();
       return;
     }
@@ -130,6 +167,7 @@ enum ConsoleAssets {
       if (fresh && i.state === 'new') beep(i.priority);
     }
     age(tr); empty();
+    if (planning === String(i.id)) showPlan(i.id);
   }
 
   async function post(id, action, fields) {
@@ -141,13 +179,16 @@ enum ConsoleAssets {
       if (r.status === 401) { location.href = '/console/login'; return; }
       if (!r.ok) { say(j.error || ('refused: HTTP ' + r.status), true); return; }
       upsert(j, false);
-      say('incident ' + id + ' ' + j.state + (j.state === 'acknowledged' ? ' by ' + j.acknowledged_by : ''));
+      say('incident ' + id + ': ' + (action.startsWith('steps/') ? 'step ' + (Number(action.slice(6)) + 1) + ' done' : j.state + (j.state === 'acknowledged' ? ' by ' + j.acknowledged_by : '')));
     } catch (e) { say('not sent (' + e + '): try again', true); }
   }
 
   // The server sent the rows in order and complete: they are only noted.
   const loaded = Date.now();
   for (const row of body.rows) { window.panicSeen[row.dataset.id] = loaded; age(row); }
+  // The incidents as JSON, for the plan panel (rows carry only what sorting needs).
+  const initial = document.getElementById('incidents-json');
+  if (initial) for (const i of JSON.parse(initial.textContent)) incidents[i.id] = i;
   empty();
   setInterval(function () { for (const tr of body.rows) age(tr); }, 1000);
 
@@ -196,5 +237,7 @@ tr.danger { background: #a00000; box-shadow: inset 6px 0 0 #ff3030; font-weight:
 label { display: block; margin: 0.4em 0; }
 .panel { position: fixed; bottom: 1em; right: 1em; background: #223; border: 2px solid #9cf; padding: 1em; }
 .panel[hidden] { display: none; }
+#plan-panel { bottom: auto; top: 4em; max-width: 40em; }
+#plan-steps li.done { color: #8f8; }
 """#
 }

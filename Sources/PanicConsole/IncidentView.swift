@@ -33,6 +33,14 @@ public struct IncidentView: Codable, Sendable, Equatable {
     public var note: String?
     public var detail: String
     public var escalatedAt: String?
+    /// The site's action plan, each step with who ticked it and when.
+    public var plan: [PlanStep]
+
+    public struct PlanStep: Codable, Sendable, Equatable {
+        public var text: String
+        public var doneBy: String?
+        public var doneAt: String?
+    }
 
     public init(_ i: Incident, console: ReceiverConfig.Console) {
         id = i.id; change = i.change; kind = i.kind.rawValue; priority = i.priority; state = i.state.rawValue
@@ -44,6 +52,10 @@ public struct IncidentView: Codable, Sendable, Equatable {
         restoredAt = i.restoredAt?.rfc3339; acknowledgedBy = i.acknowledgedBy; acknowledgedAt = i.acknowledgedAt?.rfc3339
         resolvedBy = i.resolvedBy; resolvedAt = i.resolvedAt?.rfc3339; disposition = i.disposition?.rawValue; note = i.note; detail = i.detail
         escalatedAt = i.escalatedAt?.rfc3339
+        let done = Dictionary(i.steps.map { ($0.step, $0) }, uniquingKeysWith: { a, _ in a })
+        plan = console.actionPlan(site: i.site).enumerated().map { n, text in
+            PlanStep(text: text, doneBy: done[n]?.doneBy, doneAt: done[n]?.doneAt.rfc3339)
+        }
     }
 
     static let encoder: JSONEncoder = {

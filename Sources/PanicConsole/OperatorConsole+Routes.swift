@@ -51,6 +51,16 @@ extension OperatorConsole {
                 return try await store.resolve(id, by: s.operatorName, disposition: d, note: form["note"] ?? "", at: clock.wallNow())
             }
         }
+        router.post("/console/incidents/:id/steps/:step") { [self] request, context in
+            try await change(request, context) { [self] id, s, _ in
+                guard let incident = try await store.incident(id) else { throw ConsoleError.unknownIncident(id) }
+                let plan = config.actionPlan(site: incident.site)
+                guard let raw = context.parameters.get("step"), let n = Int(raw), plan.indices.contains(n) else {
+                    throw ConsoleError.unknownStep(id, Int(context.parameters.get("step") ?? "") ?? -1)
+                }
+                return try await store.completeStep(id, step: n, text: plan[n], by: s.operatorName, at: clock.wallNow())
+            }
+        }
         router.get("/console/audit") { [self] request, _ in
             guard let (s, _) = try await session(request) else { return Self.redirect("/console/login") }
             return Self.page(Pages.audit(try await store.audit(incidentID: nil, limit: 1_000), session: s))
@@ -134,7 +144,7 @@ extension OperatorConsole {
             return Self.json(IncidentView(incident, console: config).json)
         } catch let e as ConsoleError {
             switch e {
-            case .unknownIncident: return Self.error(.notFound, e.description)
+            case .unknownIncident, .unknownStep: return Self.error(.notFound, e.description)
             case .wrongState: return Self.error(.conflict, e.description)
             default: return Self.error(.badRequest, e.description)
             }

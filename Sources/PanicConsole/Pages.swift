@@ -51,12 +51,21 @@ enum Pages {
             \(rows)
             </tbody></table>
             <p id="empty" class="empty"\(incidents.isEmpty ? "" : " hidden")>No open alarms.</p>
+            <script type="application/json" id="incidents-json">\(dataBlock(incidents))</script>
+            <div id="plan-panel" class="panel" hidden><h2 id="plan-title">Action plan</h2><ol id="plan-steps"></ol>
+            <button type="button" id="plan-close">Close</button></div>
             <form id="resolve-panel" class="panel" hidden><h2 id="resolve-title">Resolve</h2>
             <label>Disposition <select id="resolve-disposition">\(dispositions.map { "<option value=\"\($0)\">\($0)</option>" }.joined())</select></label>
             <label>Note <input id="resolve-note" maxlength="4000" size="60"></label>
             <button type="submit" id="resolve-confirm">Resolve</button> <button type="button" id="resolve-cancel">Cancel</button></form>
             """, meta: ["csrf": session.csrfToken, "cursor": String(cursor), "warn-after-ms": String(console.warnAfterSeconds * 1000),
                         "danger-after-ms": String(console.dangerAfterSeconds * 1000), "page": "queue"])
+    }
+
+    /// The incidents as JSON inside a data block: no '<' can end the block
+    /// (JSON allows the escape), so no text from a gateway can leave it.
+    static func dataBlock(_ incidents: [IncidentView]) -> String {
+        ("[" + incidents.map(\.json).joined(separator: ",") + "]").replacingOccurrences(of: "<", with: "\\u003c")
     }
 
     static let dispositions = Disposition.allCases.map(\.rawValue)
@@ -66,6 +75,7 @@ enum Pages {
     static func row(_ i: IncidentView) -> String {
         let actions = (i.state == "new" ? "<button type=\"button\" class=\"ack\" id=\"ack-\(i.id)\">Acknowledge</button> " : "")
             + "<button type=\"button\" class=\"resolve\" id=\"resolve-\(i.id)\">Resolve\u{2026}</button>"
+            + (i.plan.isEmpty ? "" : " <button type=\"button\" class=\"plan\" id=\"plan-\(i.id)\">Plan \(i.plan.filter { $0.doneBy != nil }.count)/\(i.plan.count)</button>")
         let cells: [(String, String)] = [
             ("kind kind-\(HTML.escape(i.kind))", HTML.escape(i.kind.uppercased()) + (i.test ? "<span class=\"test\"> TEST</span>" : "")
                 + (i.escalatedAt != nil ? "<span class=\"escalated\"> ESCALATED</span>" : "")),

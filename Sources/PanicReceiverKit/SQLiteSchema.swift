@@ -79,6 +79,9 @@ public enum SQLiteSchema {
           incident_id INTEGER, action TEXT NOT NULL, detail TEXT NOT NULL);
         CREATE INDEX audit_by_incident ON audit(incident_id, number);
         CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+        -- Steps of a site's action plan an operator ticked, by step number.
+        CREATE TABLE incident_steps(incident_id INTEGER NOT NULL, step INTEGER NOT NULL, text TEXT NOT NULL,
+          done_by TEXT NOT NULL, done_at_ns INTEGER NOT NULL, PRIMARY KEY(incident_id, step));
         -- The escalation outbox: one row per incident and webhook, kept until delivered.
         CREATE TABLE escalations(id INTEGER PRIMARY KEY AUTOINCREMENT, incident_id INTEGER NOT NULL, webhook TEXT NOT NULL,
           body BLOB NOT NULL, created_at_ns INTEGER NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, next_attempt_at_ns INTEGER NOT NULL,

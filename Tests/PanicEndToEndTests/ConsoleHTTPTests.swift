@@ -77,6 +77,7 @@ func rawHTTPBlocking(port: Int, _ method: String, _ path: String, headers: [Stri
         var c = ReceiverConfig.Console()
         c.bcryptCost = 4
         c.locations = ["gw-test": ["btn": "Room 2.14, second floor"]]
+        c.actionPlans = ["*": ["Call the embassy's security officer", "Dispatch patrol"]]
         return c
     }
 
@@ -172,6 +173,28 @@ func rawHTTPBlocking(port: Int, _ method: String, _ path: String, headers: [Stri
         await h.stopReceiver()
     }
 
+    @Test func theSitesActionPlanIsTickedStepByStepAndAudited() async throws {
+        let h = try await start()
+        try await press(h)
+        let (cookie, csrf) = try await session(h, "olga", "olga's long password")
+        let id = try #require(try await h.console?.store.openIncidents().first?.id)
+        let headers = ["Cookie": cookie, "X-CSRF-Token": csrf]
+        let first = try await rawHTTP(port: h.port, "POST", "/console/incidents/\(id)/steps/1", headers: headers)
+        #expect(first.status == 200)
+        #expect(first.body.contains("\"plan\":[{\"text\":\"Call the embassy's security officer\"},{\"done_at\":"))
+        #expect(first.body.contains("\"done_by\":\"olga\",\"text\":\"Dispatch patrol\""))
+        #expect(try await rawHTTP(port: h.port, "POST", "/console/incidents/\(id)/steps/2", headers: headers).status == 404, "no third step")
+        #expect(try await rawHTTP(port: h.port, "POST", "/console/incidents/\(id)/steps/-1", headers: headers).status == 404)
+        #expect(try await rawHTTP(port: h.port, "POST", "/console/incidents/\(id)/steps/0", headers: ["Cookie": cookie]).status == 403, "CSRF")
+        _ = try await rawHTTP(port: h.port, "POST", "/console/incidents/\(id)/steps/1", headers: headers)
+        let audit = try await h.console!.store.audit(incidentID: id, limit: 10)
+        #expect(audit.map(\.action) == ["step-done"], "ticking twice is audited once")
+        #expect(audit.first?.detail == "2. Dispatch patrol")
+        _ = try await h.console!.store.resolve(id, by: "olga", disposition: .genuine, note: "", at: WallTime(secondsSinceEpoch: 1_796_000_100))
+        #expect(try await rawHTTP(port: h.port, "POST", "/console/incidents/\(id)/steps/0", headers: headers).status == 409, "resolved: closed")
+        await h.stopReceiver()
+    }
+
     @Test func markupInASiteOrInputNameIsShownAsText() async throws {
         let h = try await start()
         try await press(h, input: "<script>alert(1)</script>", site: "<img src=x onerror=alert(2)>")
@@ -180,6 +203,7 @@ func rawHTTPBlocking(port: Int, _ method: String, _ path: String, headers: [Stri
         #expect(page.body.contains("&lt;script&gt;alert(1)&lt;/script&gt;"))
         #expect(!page.body.contains("<script>alert(1)"))
         #expect(!page.body.contains("<img src=x"))
+        #expect(!page.body.contains("</script>alert"), "nothing leaves the JSON data block")
         let csv = try await rawHTTP(port: h.port, "GET", "/console/history.csv", headers: ["Cookie": cookie])
         #expect(csv.status == 200 && csv.body.contains("<script>alert(1)</script>"), "CSV is data, not markup")
         await h.stopReceiver()

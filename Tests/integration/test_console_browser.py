@@ -29,6 +29,10 @@ bcrypt_cost = 4
 warn_after_s = 2
 danger_after_s = 4
 
+[[console.action_plans]]
+site = "*"
+steps = ["Call the embassy's security officer", "Dispatch patrol"]
+
 [[console.locations]]
 gateway = "{c.GATEWAY_ID}"
 input = "btn"
@@ -76,7 +80,8 @@ def row_state(driver, incident_id: int) -> str | None:
 
 
 def newest_incident(db) -> int | None:
-    rows = c.query(db, "SELECT max(id) FROM incidents WHERE state <> 'resolved'")
+    # Presses only: the gateway's clock (unsynchronised here) has its own incident.
+    rows = c.query(db, "SELECT max(id) FROM incidents WHERE state <> 'resolved' AND kind = 'panic' AND site <> 'load site'")
     return rows[0][0] if rows and rows[0][0] is not None else None
 
 
@@ -161,6 +166,12 @@ def test_an_alarm_is_seen_acknowledged_and_resolved_live_by_two_operators(consol
     alice.find_element(By.ID, f"ack-{iid}").click()
     c.wait_until(lambda: row_state(bob, iid) == "acknowledged", 5, "bob to see alice's acknowledgement live")
     assert "by alice" in bob.find_element(By.ID, f"incident-{iid}").text
+    # The site's action plan, ticked in alice's panel, counted on bob's row.
+    alice.find_element(By.ID, f"plan-{iid}").click()
+    assert "Dispatch patrol" in alice.find_element(By.ID, "plan-steps").text
+    alice.find_element(By.ID, f"step-button-{iid}-0").click()
+    c.wait_until(lambda: "Plan 1/2" in bob.find_element(By.ID, f"incident-{iid}").text, 5, "bob to see step 1 ticked")
+    c.wait_until(lambda: "alice" in alice.find_element(By.ID, f"step-{iid}-0").text, 5, "alice's panel to show who did step 1")
     assert "danger" not in alice.find_element(By.ID, f"incident-{iid}").get_attribute("class"), "acknowledged: no longer ageing"
     bob.find_element(By.ID, f"resolve-{iid}").click()
     Select(bob.find_element(By.ID, "resolve-disposition")).select_by_value("false-alarm")
@@ -169,7 +180,8 @@ def test_an_alarm_is_seen_acknowledged_and_resolved_live_by_two_operators(consol
     c.wait_until(lambda: row_state(alice, iid) is None, 5, "alice to see bob's resolution live")
 
     audit = c.query(rcv.database, "SELECT operator, action, detail FROM audit WHERE incident_id = ? ORDER BY number", (iid,))
-    assert audit == [("alice", "acknowledged", ""), ("bob", "resolved", "false-alarm: visitor leaned on it <b>hard</b>")], audit
+    assert audit == [("alice", "acknowledged", ""), ("alice", "step-done", "1. Call the embassy's security officer"),
+                     ("bob", "resolved", "false-alarm: visitor leaned on it <b>hard</b>")], audit
     alice.get(base + "/console/audit")
     page = alice.find_element(By.ID, "audit").text
     assert "visitor leaned on it <b>hard</b>" in page, "the note is shown as text on the audit page"
@@ -210,7 +222,8 @@ def test_the_queue_with_a_thousand_open_alarms_stays_usable(console_rig):
         loads.append(t[0])
         served.append(t[1])
         print(f"  load {t[0]:.0f} ms: answer {t[1]:.0f}, parse {t[2]:.0f}, script {t[3]:.0f}")
-    rows = alice.execute_script("return document.getElementById('queue-body').rows.length")
+    rows = alice.execute_script("return Array.from(document.getElementById('queue-body').rows)"
+                                ".filter(r => r.textContent.includes('load site')).length")
     assert rows == 1000, rows
     # A new press with 1,000 rows on the page: edge → row.
     latencies = []

@@ -35,6 +35,10 @@ public protocol ConsoleStore: Sendable {
     /// new or acknowledged → resolved; audited.
     func resolve(_ id: Int64, by operatorName: String, disposition: Disposition, note: String, at now: WallTime) async throws -> Incident
 
+    /// Ticks off step `step` (its text as the plan says it now) of an open
+    /// incident; audited. Ticking a step twice keeps the first.
+    func completeStep(_ id: Int64, step: Int, text: String, by operatorName: String, at now: WallTime) async throws -> Incident
+
     // MARK: Escalation
 
     /// Marks every open, unacknowledged incident of priority `maximumPriority`

@@ -86,17 +86,32 @@ public struct Incident: Sendable, Equatable, Codable {
     public var detail: String
     /// When nobody had acknowledged it in time and it was escalated.
     public var escalatedAt: WallTime?
+    /// Steps of the site's action plan ticked off, by step number (0-based).
+    public var steps: [IncidentStep] = []
 
     public init(id: Int64, change: Int64, gatewayID: String, site: String, input: String?, kind: IncidentKind, priority: Int, test: Bool,
                 zone: Int?, area: Int?, firstAlertID: String?, occurredAt: WallTime, receivedAt: WallTime, clockSynchronized: Bool,
                 presses: Int, lastAt: WallTime, restoredAt: WallTime?, state: IncidentState, acknowledgedBy: String?, acknowledgedAt: WallTime?,
-                resolvedBy: String?, resolvedAt: WallTime?, disposition: Disposition?, note: String?, detail: String, escalatedAt: WallTime? = nil) {
+                resolvedBy: String?, resolvedAt: WallTime?, disposition: Disposition?, note: String?, detail: String, escalatedAt: WallTime? = nil, steps: [IncidentStep] = []) {
         self.id = id; self.change = change; self.gatewayID = gatewayID; self.site = site; self.input = input; self.kind = kind
         self.priority = priority; self.test = test; self.zone = zone; self.area = area; self.firstAlertID = firstAlertID
         self.occurredAt = occurredAt; self.receivedAt = receivedAt; self.clockSynchronized = clockSynchronized; self.presses = presses
         self.lastAt = lastAt; self.restoredAt = restoredAt; self.state = state; self.acknowledgedBy = acknowledgedBy
         self.acknowledgedAt = acknowledgedAt; self.resolvedBy = resolvedBy; self.resolvedAt = resolvedAt
         self.disposition = disposition; self.note = note; self.detail = detail; self.escalatedAt = escalatedAt
+        self.steps = steps
+    }
+}
+
+/// One ticked step of an action plan.
+public struct IncidentStep: Sendable, Equatable, Codable {
+    public var step: Int
+    public var doneBy: String
+    public var doneAt: WallTime
+    public init(step: Int, doneBy: String, doneAt: WallTime) {
+        self.step = step
+        self.doneBy = doneBy
+        self.doneAt = doneAt
     }
 }
 
@@ -157,6 +172,7 @@ public enum ConsoleError: Error, Equatable, CustomStringConvertible {
     case wrongState(Int64, IncidentState, wanted: String)
     case noteTooLong(Int)
     case invalidDisposition(String)
+    case unknownStep(Int64, Int)
     case consoleNeedsSQLite
 
     public var description: String {
@@ -168,6 +184,7 @@ public enum ConsoleError: Error, Equatable, CustomStringConvertible {
         case .wrongState(let id, let s, let wanted): return "incident \(id) is \(s.rawValue); it cannot be \(wanted)"
         case .noteTooLong(let n): return "the note is \(n) bytes; at most 4,000"
         case .invalidDisposition(let d): return "\"\(d.prefix(40))\" is not a disposition; one of: " + Disposition.allCases.map(\.rawValue).joined(separator: ", ")
+        case .unknownStep(let id, let n): return "incident \(id) has no step \(n) in its site's action plan"
         case .consoleNeedsSQLite: return "the operator console runs on the SQLite store in this release; on PostgreSQL it is not available yet (leave [console] out)"
         }
     }

@@ -165,7 +165,8 @@ extension SQLiteReceiverStore: ConsoleStore {
     static let incidentColumns = """
         id, change, gateway_id, site, input, kind, priority, test, zone, area, first_alert_id, occurred_at_ns, received_at_ns,
         clock_synchronized, presses, last_at_ns, restored_at_ns, state, acknowledged_by, acknowledged_at_ns, resolved_by, resolved_at_ns,
-        disposition, note, detail, escalated_at_ns
+        disposition, note, detail, escalated_at_ns,
+        (SELECT group_concat(step || ':' || done_by || ':' || done_at_ns, ';') FROM incident_steps WHERE incident_id = incidents.id)
         """
 
     static func incident(_ r: Row) -> Incident {
@@ -176,7 +177,18 @@ extension SQLiteReceiverStore: ConsoleStore {
             receivedAt: WallTime(nanosecondsSinceEpoch: r[12]), clockSynchronized: r[13], presses: r[14],
             lastAt: WallTime(nanosecondsSinceEpoch: r[15]), restoredAt: time(16), state: IncidentState(rawValue: r[17]) ?? .new,
             acknowledgedBy: r[18], acknowledgedAt: time(19), resolvedBy: r[20], resolvedAt: time(21),
-            disposition: (r[22] as String?).flatMap(Disposition.init(rawValue:)), note: r[23], detail: r[24], escalatedAt: time(25))
+            disposition: (r[22] as String?).flatMap(Disposition.init(rawValue:)), note: r[23], detail: r[24], escalatedAt: time(25),
+            steps: steps(r[26]))
+    }
+
+    /// "step:operator:ns;…" (operator names hold neither ':' nor ';').
+    static func steps(_ text: String?) -> [IncidentStep] {
+        guard let text else { return [] }
+        return text.split(separator: ";").compactMap { part in
+            let f = part.split(separator: ":")
+            guard f.count == 3, let n = Int(f[0]), let at = Int64(f[2]) else { return nil }
+            return IncidentStep(step: n, doneBy: String(f[1]), doneAt: WallTime(nanosecondsSinceEpoch: at))
+        }.sorted { $0.step < $1.step }
     }
 
     public func openIncidents() async throws -> [Incident] {
@@ -232,6 +244,22 @@ extension SQLiteReceiverStore: ConsoleStore {
                 UPDATE incidents SET state = 'resolved', resolved_by = ?, resolved_at_ns = ?, disposition = ?, note = ?, change = ? WHERE id = ?
                 """, arguments: [operatorName, now.nanosecondsSinceEpoch, disposition.rawValue, note, try Self.nextChange(db), id])
             try Self.audit(db, now, operatorName, id, "resolved", note.isEmpty ? disposition.rawValue : "\(disposition.rawValue): \(note)")
+            return try Row.fetchOne(db, sql: "SELECT \(Self.incidentColumns) FROM incidents WHERE id = ?", arguments: [id]).map(Self.incident)
+        }
+        incidentChanges.signal()
+        guard let done else { throw ConsoleError.unknownIncident(id) }
+        return done
+    }
+
+    public func completeStep(_ id: Int64, step: Int, text: String, by operatorName: String, at now: WallTime) async throws -> Incident {
+        let done = try await pool.write { db in
+            try Self.transition(db, id, from: [.new, .acknowledged], wanted: "given a step")
+            try db.execute(sql: "INSERT INTO incident_steps(incident_id, step, text, done_by, done_at_ns) VALUES(?,?,?,?,?) ON CONFLICT DO NOTHING",
+                           arguments: [id, step, text, operatorName, now.nanosecondsSinceEpoch])
+            if db.changesCount > 0 {
+                try db.execute(sql: "UPDATE incidents SET change = ? WHERE id = ?", arguments: [try Self.nextChange(db), id])
+                try Self.audit(db, now, operatorName, id, "step-done", "\(step + 1). \(text)")
+            }
             return try Row.fetchOne(db, sql: "SELECT \(Self.incidentColumns) FROM incidents WHERE id = ?", arguments: [id]).map(Self.incident)
         }
         incidentChanges.signal()
