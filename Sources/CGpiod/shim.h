@@ -89,6 +89,23 @@ static inline cpanic_gpio *cpanic_gpio_request(const char *path, unsigned offset
     return g;
 }
 
+/// A line requested as an output (a lamp), driven to `initial` at once.
+static inline cpanic_gpio *cpanic_gpio_request_output(const char *path, unsigned offset, int active_low, int initial, const char *consumer) {
+    struct gpiod_chip *c = gpiod_chip_open(path);
+    if (!c) return NULL;
+    struct gpiod_line *l = gpiod_chip_get_line(c, offset);
+    if (!l) { int e = errno; gpiod_chip_close(c); errno = e; return NULL; }
+    int flags = active_low ? GPIOD_LINE_REQUEST_FLAG_ACTIVE_LOW : 0;
+    if (gpiod_line_request_output_flags(l, consumer, flags, initial ? 1 : 0) < 0) {
+        int e = errno; gpiod_chip_close(c); errno = e; return NULL;
+    }
+    cpanic_gpio *g = (cpanic_gpio *)calloc(1, sizeof(cpanic_gpio));
+    g->chip = c; g->line = l;
+    return g;
+}
+
+static inline int cpanic_gpio_set(cpanic_gpio *g, int value) { return gpiod_line_set_value(g->line, value ? 1 : 0); }
+
 static inline int cpanic_gpio_fd(cpanic_gpio *g) { return gpiod_line_event_get_fd(g->line); }
 
 static inline int cpanic_gpio_value(cpanic_gpio *g) { return gpiod_line_get_value(g->line); }
@@ -184,6 +201,39 @@ static inline cpanic_gpio *cpanic_gpio_request(const char *path, unsigned offset
     cpanic_gpio *g = (cpanic_gpio *)calloc(1, sizeof(cpanic_gpio));
     g->req = req; g->offset = offset; g->buf = gpiod_edge_event_buffer_new(16);
     return g;
+}
+
+/// A line requested as an output (a lamp), driven to `initial` at once.
+static inline cpanic_gpio *cpanic_gpio_request_output(const char *path, unsigned offset, int active_low, int initial, const char *consumer) {
+    struct gpiod_chip *c = gpiod_chip_open(path);
+    if (!c) return NULL;
+    struct gpiod_line_settings *s = gpiod_line_settings_new();
+    struct gpiod_line_config *lc = gpiod_line_config_new();
+    struct gpiod_request_config *rc = gpiod_request_config_new();
+    struct gpiod_line_request *req = NULL;
+    int e = ENOMEM;
+    if (s && lc && rc) {
+        gpiod_line_settings_set_direction(s, GPIOD_LINE_DIRECTION_OUTPUT);
+        gpiod_line_settings_set_active_low(s, active_low != 0);
+        gpiod_line_settings_set_output_value(s, initial ? GPIOD_LINE_VALUE_ACTIVE : GPIOD_LINE_VALUE_INACTIVE);
+        gpiod_request_config_set_consumer(rc, consumer);
+        if (gpiod_line_config_add_line_settings(lc, &offset, 1, s) == 0) {
+            req = gpiod_chip_request_lines(c, rc, lc);
+        }
+        e = errno;
+    }
+    if (s) gpiod_line_settings_free(s);
+    if (lc) gpiod_line_config_free(lc);
+    if (rc) gpiod_request_config_free(rc);
+    gpiod_chip_close(c);
+    if (!req) { errno = e; return NULL; }
+    cpanic_gpio *g = (cpanic_gpio *)calloc(1, sizeof(cpanic_gpio));
+    g->req = req; g->offset = offset; g->buf = gpiod_edge_event_buffer_new(1);
+    return g;
+}
+
+static inline int cpanic_gpio_set(cpanic_gpio *g, int value) {
+    return gpiod_line_request_set_value(g->req, g->offset, value ? GPIOD_LINE_VALUE_ACTIVE : GPIOD_LINE_VALUE_INACTIVE);
 }
 
 static inline int cpanic_gpio_fd(cpanic_gpio *g) { return gpiod_line_request_get_fd(g->req); }

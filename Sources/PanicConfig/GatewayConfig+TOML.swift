@@ -173,6 +173,21 @@ extension GatewayConfig {
             }
             s.rejectUnknownKeys()
         }
+        var lamp: LampConfig?
+        if let l = t.table("lamp") {
+            let allowed = "one of: " + LampConfig.allowedTypes.map { "\"\($0)\"" }.joined(separator: ", ")
+            switch l.string("type", required: true, allowed: allowed) {
+            case "file":
+                if let path = l.string("path", required: true, check: Validate.absolutePath) { lamp = .file(path: path) }
+            case "gpio":
+                if case .gpio(let g)? = readGPIO(l, output: true) { lamp = .gpio(chip: g.chip, line: g.line, activeLow: g.activeLow) }
+            case let other?:
+                l.fail("type", "\"\(other)\" is not allowed; \(allowed)")
+            case nil:
+                break
+            }
+            l.rejectUnknownKeys()
+        }
         var openLoop: Nanoseconds?
         if let ms = t.int("tamper_after_ms", range: 100...3_600_000, unit: " ms") {
             if contact == .normallyClosed { openLoop = .milliseconds(Int64(ms)) }
@@ -182,7 +197,7 @@ extension GatewayConfig {
         guard let name, let kind, let zone, let source else { return nil }
         return InputConfig(
             spec: InputSpec(name: name, kind: kind, zone: zone, area: area, contact: contact, debounce: debounce, openLoopTamperAfter: openLoop),
-            source: source)
+            source: source, lamp: lamp)
     }
 
     static func readSerialSource(_ s: TableReader, devices: [SerialDeviceConfig]) -> SourceConfig? {
@@ -265,7 +280,8 @@ extension GatewayConfig {
             settings: settings, wire: wire, absentGrace: .seconds(Int64(grace)))
     }
 
-    static func readGPIO(_ s: TableReader) -> SourceConfig? {
+    /// A GPIO line; `output`: a lamp's, which has no bias to set.
+    static func readGPIO(_ s: TableReader, output: Bool = false) -> SourceConfig? {
         let chip = s.string("chip", required: true, allowed: "a chip name (gpiochip0), label, or /dev path", check: { $0.isEmpty ? "must not be empty" : nil })
         let offset = s.int("line", range: 0...4095)
         let lineName = s.string("line_name", check: { $0.isEmpty ? "must not be empty" : nil })
@@ -276,7 +292,7 @@ extension GatewayConfig {
         case (.some, .some): s.fail("line_name", "give line (an offset) or line_name, not both")
         case (nil, nil): s.fail("line", "required: line (offset on the chip) or line_name")
         }
-        let bias = s.choice("bias", GPIOBias.self) ?? .asIs
+        let bias = output ? .asIs : (s.choice("bias", GPIOBias.self) ?? .asIs)
         let activeLow = s.bool("active_low") ?? false
         guard let chip, let selector else { return nil }
         return .gpio(GPIOSourceConfig(chip: chip, line: selector, bias: bias, activeLow: activeLow))

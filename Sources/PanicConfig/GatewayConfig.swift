@@ -41,6 +41,26 @@ public struct GatewayConfig: Sendable {
 public struct InputConfig: Sendable, Equatable {
     public var spec: InputSpec
     public var source: SourceConfig
+    /// The lamp at the button that shows what the control room did: off,
+    /// blinking (sent, waiting), steady (acknowledged).
+    public var lamp: LampConfig?
+
+    public init(spec: InputSpec, source: SourceConfig, lamp: LampConfig? = nil) {
+        self.spec = spec
+        self.source = source
+        self.lamp = lamp
+    }
+}
+
+/// Where an input's lamp is driven.
+public enum LampConfig: Sendable, Equatable {
+    /// A GPIO line requested as an output through libgpiod.
+    case gpio(chip: String, line: GPIOLineSelector, activeLow: Bool)
+    /// A file rewritten with "1" or "0" and a newline at each change: for
+    /// tests, the demo, and an indicator driven by another program.
+    case file(path: String)
+
+    public static let allowedTypes = ["file", "gpio"]
 }
 
 /// Where an input's edges come from.

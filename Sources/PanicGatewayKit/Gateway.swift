@@ -66,6 +66,8 @@ public final class Gateway: Sendable {
         self.hub = hub
         self.tracker = tracker
         let table = InputTable(config.inputs.map(\.spec))
+        let lamps = try Lamps.open(config, backend: gpioBackend, clock: clock, logger: logger)
+        self.lamps = lamps
         let writer = AlertWriter(
             outbox: outbox, inputs: table, gatewayID: config.gatewayID, site: config.site,
             clock: clock, logger: logger
@@ -73,6 +75,7 @@ public final class Gateway: Sendable {
             let urgent = accepted.contains { $0.priority == .alarm }
             for d in deliveries.value { d.alertsAccepted(urgent: urgent) }
             tracker.recordAccepted(accepted)
+            lamps.accepted(accepted)
             GatewayMetrics.accepted(accepted)
             if hub.hasSubscribers {
                 for a in accepted {
@@ -135,6 +138,14 @@ public final class Gateway: Sendable {
         }
         self.destinations = destinations
         deliveries.value = destinations
+        // The lamps learn what the control room did from the central
+        // receiver (the first HTTPS uplink), by a held-open poll.
+        if !lamps.isEmpty, let central = config.uplinks.first {
+            self.acknowledgements = try AcknowledgementPoller(uplink: central, gatewayID: config.gatewayID, signer: signer, clock: clock,
+                                                              board: lamps.board, changed: { lamps.changed() }, logger: logger)
+        } else {
+            self.acknowledgements = nil
+        }
         let inputsOpen = InputsOpen()
         self.inputsOpen = inputsOpen
         self.pipeline = InputPipelineService(loop: loop, writer: writer, onReady: {
@@ -146,7 +157,7 @@ public final class Gateway: Sendable {
             clock: clock, logger: logger)
         if enableControl {
             let handler = GatewayControl(config: config, outbox: outbox, loop: loop, writer: writer, destinations: destinations,
-                                         hub: hub, tracker: tracker, clock: clock, signer: signer)
+                                         hub: hub, tracker: tracker, clock: clock, signer: signer, lamps: lamps)
             self.control = ControlServer(path: config.controlSocket, group: config.controlGroup, handler: handler, logger: logger)
         } else {
             self.control = nil
@@ -168,6 +179,10 @@ public final class Gateway: Sendable {
     }
 
     private let pipeline: InputPipelineService
+    /// The lamps at the buttons (none when no input has one).
+    public let lamps: Lamps
+    /// Asks the central receiver what the control room did (with lamps only).
+    let acknowledgements: AcknowledgementPoller?
     /// Prunes delivered alerts past their retention, in small steps.
     let pruning: OutboxPruningService
     /// The configuration in force and the sources it made (for reloads).
@@ -189,7 +204,9 @@ public final class Gateway: Sendable {
     /// destinations stop first and the writer commits last). All but the
     /// input pipeline begin once the inputs are open.
     public var services: [any Service] {
-        let later: [any Service] = [pruning] + destinations.map { $0 as any Service } + (control.map { [$0 as any Service] } ?? [])
+        var later: [any Service] = [pruning] + destinations.map { $0 as any Service } + (control.map { [$0 as any Service] } ?? [])
+        if !lamps.isEmpty { later.append(lamps) }
+        if let acknowledgements { later.append(acknowledgements) }
         return [pipeline] + later.map { AfterInputsOpen(inputs: inputsOpen, service: $0) }
     }
     /// Opened by the pipeline once the inputs are open: the other services wait for it.

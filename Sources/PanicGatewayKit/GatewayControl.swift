@@ -20,12 +20,14 @@ final class GatewayControl: ControlHandler, @unchecked Sendable {
     let tracker: DeliveryTracker
     let clock: any GatewayClock
     let signer: SignerBox
+    let lamps: Lamps?
     let started = Date()
     private let testing = Locked<Set<Int>>([])
 
     init(config: GatewayConfig, outbox: Outbox, loop: InputLoop, writer: AlertWriter, destinations: [DeliveryService],
-         hub: EventHub, tracker: DeliveryTracker, clock: any GatewayClock, signer: SignerBox) {
+         hub: EventHub, tracker: DeliveryTracker, clock: any GatewayClock, signer: SignerBox, lamps: Lamps? = nil) {
         self.signer = signer
+        self.lamps = lamps
         self.config = config
         self.outbox = outbox
         self.loop = loop
@@ -78,12 +80,15 @@ final class GatewayControl: ControlHandler, @unchecked Sendable {
         let snapshot = loop.snapshot()
         let tests = testing.value
         let table = loop.table
+        let lampStates = lamps?.states() ?? [:]
         let inputs: [[String: Any]] = table.active.filter { $0 < snapshot.count }.map { i in
             let s = snapshot[i]
             let spec = table[i]
+            // What the control room did with its alarm, as its lamp shows it:
+            // "off", "blinking" (sent, waiting) or "steady" (acknowledged).
             return ["name": spec.name, "kind": spec.kind.rawValue, "zone": spec.zone, "area": spec.area,
                     "state": s.trouble != nil ? "trouble" : s.pressed ? "pressed" : "idle", "trouble": s.trouble as Any,
-                    "test_mode": tests.contains(i)]
+                    "test_mode": tests.contains(i), "lamp": lampStates[spec.name]?.rawValue as Any]
         }
         let links: [[String: Any]] = destinations.map { d in
             let s = d.status

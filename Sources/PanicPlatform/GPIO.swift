@@ -73,9 +73,24 @@ public protocol GPIOLineHandle: AnyObject {
     func close()
 }
 
+/// A line requested as an output: a lamp at a button.
+public protocol GPIOOutputHandle: AnyObject, Sendable {
+    /// Drives the line (logical level, after active-low).
+    func set(_ on: Bool) throws(GPIOError)
+    func close()
+}
+
 /// Opens lines. The real one is libgpiod; tests replace it.
 public protocol GPIOBackend: Sendable {
     func request(_ request: GPIOLineRequest) throws(GPIOError) -> any GPIOLineHandle
+    /// Requests an output line, driven to `initial` at once.
+    func requestOutput(_ request: GPIOLineRequest, initial: Bool) throws(GPIOError) -> any GPIOOutputHandle
+}
+
+extension GPIOBackend {
+    public func requestOutput(_ request: GPIOLineRequest, initial: Bool) throws(GPIOError) -> any GPIOOutputHandle {
+        throw .failed(chip: request.chip, what: "request an output line (not supported by this backend)", errno: ENOTSUP)
+    }
 }
 
 /// libgpiod 1.6 (Debian 12) or 2.x (Debian 13), whichever the build found.
@@ -121,6 +136,64 @@ public struct LibgpiodBackend: GPIOBackend {
         let fd = cpanic_gpio_fd(handle)
         _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
         return LibgpiodLine(handle: handle, chip: r.chip)
+    }
+}
+
+extension LibgpiodBackend {
+    public func requestOutput(_ r: GPIOLineRequest, initial: Bool) throws(GPIOError) -> any GPIOOutputHandle {
+        let path = try GPIOChips.resolve(r.chip)
+        let offset: UInt32
+        switch r.line {
+        case .offset(let o):
+            offset = UInt32(o)
+        case .name(let n):
+            let found = cpanic_gpio_find_line(path, n)
+            if found < 0 { throw errno == ENOENT ? .lineNotFound(chip: r.chip, line: r.line) : GPIOChips.error(errno, chip: r.chip, path: path, what: "find line") }
+            offset = UInt32(found)
+        }
+        guard let handle = cpanic_gpio_request_output(path, offset, r.activeLow ? 1 : 0, initial ? 1 : 0, r.consumer) else {
+            let e = errno
+            switch e {
+            case EBUSY:
+                var name = [CChar](repeating: 0, count: 64), consumer = [CChar](repeating: 0, count: 64)
+                _ = cpanic_gpio_line_info(path, offset, &name, 64, &consumer, 64)
+                throw .busy(chip: r.chip, line: r.line, consumer: String(cString: consumer))
+            case EINVAL:
+                throw .lineNotFound(chip: r.chip, line: r.line)
+            default:
+                throw GPIOChips.error(e, chip: r.chip, path: path, what: "request \(r.line) as an output")
+            }
+        }
+        return LibgpiodOutput(handle: handle, chip: r.chip)
+    }
+}
+
+/// An output line; one owner (the lamp service) drives it.
+final class LibgpiodOutput: GPIOOutputHandle, @unchecked Sendable {
+    private let lock = Mutex()
+    private var handle: UnsafeMutablePointer<cpanic_gpio>?
+    private let chip: String
+
+    init(handle: UnsafeMutablePointer<cpanic_gpio>, chip: String) {
+        self.handle = handle
+        self.chip = chip
+    }
+
+    deinit { close() }
+
+    func set(_ on: Bool) throws(GPIOError) {
+        let failed: Int32? = lock.withLock {
+            guard let handle else { return ENODEV }
+            return cpanic_gpio_set(handle, on ? 1 : 0) < 0 ? errno : nil
+        }
+        if let e = failed { throw e == ENODEV ? .removed(chip: chip) : .failed(chip: chip, what: "set the lamp line", errno: e) }
+    }
+
+    func close() {
+        lock.withLock {
+            if let handle { cpanic_gpio_release(handle) }
+            handle = nil
+        }
     }
 }
 

@@ -90,6 +90,9 @@ public struct ReceiverServer: Sendable {
         router.post("/v1/heartbeats") { request, _ -> Response in
             try await Self.handle(request, scheme: scheme, maxBody: maxBody) { await intake.heartbeat($0, now: Self.now()) }
         }
+        router.post("/v1/acknowledgements") { request, _ -> Response in
+            try await Self.handle(request, scheme: scheme, maxBody: maxBody) { await intake.acknowledgements($0, now: Self.now(), stop: { drain.isDraining }) }
+        }
         router.get("/v1/health") { _, _ in "ok\n" }
         // Liveness: the process answers. Readiness: not draining, the
         // database answers within 2 s and its schema is this build's.

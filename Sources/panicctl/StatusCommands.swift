@@ -15,9 +15,16 @@ struct Status: ParsableCommand {
         let inputs = (r["inputs"] as? [[String: Any]] ?? []).map { i -> [String] in
             let state = text(i["state"])
             let painted = state == "idle" ? Output.good(state) : state == "pressed" ? Output.warn(state) : Output.bad(state)
-            return [text(i["name"]), text(i["kind"]), text(i["zone"]), painted + ((i["test_mode"] as? Bool) == true ? " (test)" : ""), text(i["trouble"])]
+            let lamp: String
+            switch i["lamp"] as? String {
+            case "steady"?: lamp = Output.good("acknowledged")
+            case "blinking"?: lamp = Output.warn("sent, waiting")
+            case "off"?: lamp = "none open"
+            default: lamp = "no lamp"
+            }
+            return [text(i["name"]), text(i["kind"]), text(i["zone"]), painted + ((i["test_mode"] as? Bool) == true ? " (test)" : ""), lamp, text(i["trouble"])]
         }
-        print("\n" + Output.table(["INPUT", "KIND", "ZONE", "STATE", "TROUBLE"], inputs))
+        print("\n" + Output.table(["INPUT", "KIND", "ZONE", "STATE", "CONTROL ROOM", "TROUBLE"], inputs))
         let uplinks = (r["uplinks"] as? [[String: Any]] ?? []).map { u -> [String] in
             let health = u["refusal"] is String ? Output.bad("REFUSED") : (u["consecutive_failures"] as? Int ?? 0) > 0 ? Output.bad("DOWN") : Output.good("ok")
             return [text(u["name"]), health, text(u["last_success"]), text(u["last_error"]), text(u["backoff_until"]), text(u["last_heartbeat_ack"])]

@@ -81,7 +81,7 @@ final class Harness: @unchecked Sendable {
 
     /// Starts a gateway with one simulated panic button; returns the button.
     func startGateway(scheme: String = "https", caFile: String?, clientCertificate: (String, String)? = nil,
-                      clock: any GatewayClock = SystemClock()) async throws -> SimulatedButton {
+                      clock: any GatewayClock = SystemClock(), lampFile: String? = nil) async throws -> SimulatedButton {
         let toml = """
             gateway_id = "gw-test"
             site = "test"
@@ -92,6 +92,7 @@ final class Harness: @unchecked Sendable {
             kind = "panic"
             zone = 7
             source = { type = "simulated" }
+            \(lampFile.map { "lamp = { type = \"file\", path = \"\($0)\" }" } ?? "")
             [[uplinks]]
             name = "central"
             url = "\(scheme)://127.0.0.1:\(port)"

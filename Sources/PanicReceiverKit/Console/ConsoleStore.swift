@@ -39,6 +39,10 @@ public protocol ConsoleStore: Sendable {
     /// incident; audited. Ticking a step twice keeps the first.
     func completeStep(_ id: Int64, step: Int, text: String, by operatorName: String, at now: WallTime) async throws -> Incident
 
+    /// The open alarms of a gateway's inputs (for its lamps) and the highest
+    /// sequence stored from it.
+    func acknowledgements(gatewayID: String) async throws -> AcknowledgementAnswer
+
     // MARK: Escalation
 
     /// Marks every open, unacknowledged incident of priority `maximumPriority`

@@ -273,6 +273,23 @@ extension SQLiteReceiverStore: ConsoleStore {
         guard allowed.contains(state) else { throw ConsoleError.wrongState(id, state, wanted: wanted) }
     }
 
+    public func acknowledgements(gatewayID: String) async throws -> AcknowledgementAnswer {
+        try await pool.read { db in
+            var inputs: [String: RemoteAlarmState] = [:]
+            for r in try Row.fetchAll(db, sql: """
+                SELECT input, state FROM incidents WHERE gateway_id = ? AND state <> 'resolved' AND input IS NOT NULL
+                  AND kind IN ('panic', 'duress', 'tamper')
+                """, arguments: [gatewayID]) {
+                let input: String = r[0], state: String = r[1]
+                // Two kinds open on one input: acknowledged only when both are.
+                let s: RemoteAlarmState = state == "acknowledged" ? .acknowledged : .open
+                inputs[input] = inputs[input] == .open ? .open : s
+            }
+            let through = try Int64.fetchOne(db, sql: "SELECT MAX(sequence) FROM alerts WHERE gateway_id = ?", arguments: [gatewayID]) ?? 0
+            return AcknowledgementAnswer(inputs: inputs, receivedThrough: through)
+        }
+    }
+
     // MARK: Escalation
 
     public func escalate(receivedBefore cutoff: WallTime, maximumPriority: Int, webhooks: [String], at now: WallTime,
