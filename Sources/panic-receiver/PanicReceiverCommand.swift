@@ -13,7 +13,7 @@ struct PanicReceiverCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "panic-receiver",
         abstract: "Reference central receiver: verifies signed alerts, de-duplicates, stores, supervises gateways.",
-        subcommands: [Serve.self, Migrate.self, Gateways.self, Operators.self, Tail.self, Status.self],
+        subcommands: [Serve.self, Migrate.self, Gateways.self, Operators.self, Incidents.self, Tail.self, Status.self],
         defaultSubcommand: Serve.self)
 }
 
