@@ -83,6 +83,8 @@ enum IntakeHarness {
         require(!stored || again.status == 200, "a repeated alert was not a duplicate: \(again.status) \(again.body)")
         check(blocking { await intake.alert(signed(data, uri: Fixed.alertsURI, nonce: id, signer: Fixed.nextSigner), now: now) }, "alert under the announced key")
         check(blocking { await intake.alert(signed(data, uri: "https://elsewhere.example/v1/alerts", nonce: id), now: now) }, "alert for another receiver")
+        // The same bytes as a gateway's acknowledgement poll (never held: `stop`).
+        check(blocking { await intake.acknowledgements(signed(data, uri: Fixed.acknowledgementsURI, nonce: id), now: now, stop: { true }) }, "acknowledgement poll")
         // The same bytes as a batch (its lines the alerts), nonce the first line's id.
         let firstLine = Array(data.split(separator: UInt8(ascii: "\n"), maxSplits: 1, omittingEmptySubsequences: false).first ?? [])
         // Decodable, not JSONSerialization.jsonObject: under LeakSanitizer

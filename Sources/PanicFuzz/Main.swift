@@ -39,6 +39,7 @@ enum Harnesses {
         Harness(name: "receiver-config", summary: "ReceiverConfig.parse of TOML text", run: ConfigHarness.receiver),
         Harness(name: "intake", summary: "receiver Intake (verify, decode, store) on a temporary SQLite file", run: IntakeHarness.run),
         Harness(name: "batch-answer", summary: "the receiver's answer to a batch, as the gateway's HTTPS uplink reads it", run: BatchAnswerHarness.run),
+        Harness(name: "ack-answer", summary: "the receiver's acknowledgement answer, as the gateway's lamps read it", run: AcknowledgementHarness.run),
         Harness(name: "control", summary: "control-socket request lines: ControlRequest.decode and ControlArguments", run: ControlHarness.run),
     ]
 

@@ -30,6 +30,7 @@ enum Fixed {
     static let method = "POST"
     static let alertsURI = "https://receiver.example:8443/v1/alerts"
     static let alertsBatchURI = "https://receiver.example:8443/v1/alerts/batch"
+    static let acknowledgementsURI = "https://receiver.example:8443/v1/acknowledgements"
     static let heartbeatsURI = "https://receiver.example:8443/v1/heartbeats"
     static let contentType = "application/json"
 
