@@ -35,6 +35,8 @@ int main(void) {
     (void)cpanic_gpio_find_line("/dev/gpiochip0", "x");
     cpanic_gpio *g = cpanic_gpio_request("/dev/gpiochip0", 0, CPANIC_BIAS_PULL_UP, 1, "check");
     if (g) { (void)cpanic_gpio_fd(g); (void)cpanic_gpio_value(g); (void)cpanic_gpio_read(g, ev, 16); cpanic_gpio_release(g); }
+    cpanic_gpio *lamp = cpanic_gpio_request_output("/dev/gpiochip0", 1, 0, 0, "check");
+    if (lamp) { (void)cpanic_gpio_set(lamp, 1); cpanic_gpio_release(lamp); }
     return 0;
 }
 C

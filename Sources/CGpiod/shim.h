@@ -171,15 +171,40 @@ static inline int cpanic_gpio_find_line(const char *path, const char *name) {
     return off;
 }
 
-static inline cpanic_gpio *cpanic_gpio_request(const char *path, unsigned offset, int bias, int active_low, const char *consumer) {
+/* Requests one line with the settings `s` (NULL: out of memory), which it
+ * frees; errno says why when it returns NULL. */
+static inline struct gpiod_line_request *cpanic_v2_request(const char *path, unsigned offset, struct gpiod_line_settings *s, const char *consumer) {
     struct gpiod_chip *c = gpiod_chip_open(path);
-    if (!c) return NULL;
-    struct gpiod_line_settings *s = gpiod_line_settings_new();
+    if (!c) { int e = errno; if (s) gpiod_line_settings_free(s); errno = e; return NULL; }
     struct gpiod_line_config *lc = gpiod_line_config_new();
     struct gpiod_request_config *rc = gpiod_request_config_new();
     struct gpiod_line_request *req = NULL;
     int e = ENOMEM;
     if (s && lc && rc) {
+        gpiod_request_config_set_consumer(rc, consumer);
+        if (gpiod_line_config_add_line_settings(lc, &offset, 1, s) == 0) {
+            req = gpiod_chip_request_lines(c, rc, lc);
+        }
+        e = errno;
+    }
+    if (s) gpiod_line_settings_free(s);
+    if (lc) gpiod_line_config_free(lc);
+    if (rc) gpiod_request_config_free(rc);
+    gpiod_chip_close(c);
+    if (!req) errno = e;
+    return req;
+}
+
+static inline cpanic_gpio *cpanic_v2_wrap(struct gpiod_line_request *req, unsigned offset, size_t events) {
+    if (!req) return NULL;
+    cpanic_gpio *g = (cpanic_gpio *)calloc(1, sizeof(cpanic_gpio));
+    g->req = req; g->offset = offset; g->buf = gpiod_edge_event_buffer_new(events);
+    return g;
+}
+
+static inline cpanic_gpio *cpanic_gpio_request(const char *path, unsigned offset, int bias, int active_low, const char *consumer) {
+    struct gpiod_line_settings *s = gpiod_line_settings_new();
+    if (s) {
         gpiod_line_settings_set_direction(s, GPIOD_LINE_DIRECTION_INPUT);
         gpiod_line_settings_set_edge_detection(s, GPIOD_LINE_EDGE_BOTH);
         gpiod_line_settings_set_active_low(s, active_low != 0);
@@ -187,49 +212,19 @@ static inline cpanic_gpio *cpanic_gpio_request(const char *path, unsigned offset
         if (bias == CPANIC_BIAS_DISABLE) gpiod_line_settings_set_bias(s, GPIOD_LINE_BIAS_DISABLED);
         if (bias == CPANIC_BIAS_PULL_UP) gpiod_line_settings_set_bias(s, GPIOD_LINE_BIAS_PULL_UP);
         if (bias == CPANIC_BIAS_PULL_DOWN) gpiod_line_settings_set_bias(s, GPIOD_LINE_BIAS_PULL_DOWN);
-        gpiod_request_config_set_consumer(rc, consumer);
-        if (gpiod_line_config_add_line_settings(lc, &offset, 1, s) == 0) {
-            req = gpiod_chip_request_lines(c, rc, lc);
-        }
-        e = errno;
     }
-    if (s) gpiod_line_settings_free(s);
-    if (lc) gpiod_line_config_free(lc);
-    if (rc) gpiod_request_config_free(rc);
-    gpiod_chip_close(c);
-    if (!req) { errno = e; return NULL; }
-    cpanic_gpio *g = (cpanic_gpio *)calloc(1, sizeof(cpanic_gpio));
-    g->req = req; g->offset = offset; g->buf = gpiod_edge_event_buffer_new(16);
-    return g;
+    return cpanic_v2_wrap(cpanic_v2_request(path, offset, s, consumer), offset, 16);
 }
 
 /// A line requested as an output (a lamp), driven to `initial` at once.
 static inline cpanic_gpio *cpanic_gpio_request_output(const char *path, unsigned offset, int active_low, int initial, const char *consumer) {
-    struct gpiod_chip *c = gpiod_chip_open(path);
-    if (!c) return NULL;
     struct gpiod_line_settings *s = gpiod_line_settings_new();
-    struct gpiod_line_config *lc = gpiod_line_config_new();
-    struct gpiod_request_config *rc = gpiod_request_config_new();
-    struct gpiod_line_request *req = NULL;
-    int e = ENOMEM;
-    if (s && lc && rc) {
+    if (s) {
         gpiod_line_settings_set_direction(s, GPIOD_LINE_DIRECTION_OUTPUT);
         gpiod_line_settings_set_active_low(s, active_low != 0);
         gpiod_line_settings_set_output_value(s, initial ? GPIOD_LINE_VALUE_ACTIVE : GPIOD_LINE_VALUE_INACTIVE);
-        gpiod_request_config_set_consumer(rc, consumer);
-        if (gpiod_line_config_add_line_settings(lc, &offset, 1, s) == 0) {
-            req = gpiod_chip_request_lines(c, rc, lc);
-        }
-        e = errno;
     }
-    if (s) gpiod_line_settings_free(s);
-    if (lc) gpiod_line_config_free(lc);
-    if (rc) gpiod_request_config_free(rc);
-    gpiod_chip_close(c);
-    if (!req) { errno = e; return NULL; }
-    cpanic_gpio *g = (cpanic_gpio *)calloc(1, sizeof(cpanic_gpio));
-    g->req = req; g->offset = offset; g->buf = gpiod_edge_event_buffer_new(1);
-    return g;
+    return cpanic_v2_wrap(cpanic_v2_request(path, offset, s, consumer), offset, 1);
 }
 
 static inline int cpanic_gpio_set(cpanic_gpio *g, int value) {

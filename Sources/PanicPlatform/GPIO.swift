@@ -110,61 +110,48 @@ public struct LibgpiodBackend: GPIOBackend {
     public static var api: String { String(cString: cpanic_gpio_api()) }
 
     public func request(_ r: GPIOLineRequest) throws(GPIOError) -> any GPIOLineHandle {
-        let path = try GPIOChips.resolve(r.chip)
-        let offset: UInt32
-        switch r.line {
-        case .offset(let o):
-            offset = UInt32(o)
-        case .name(let n):
-            let found = cpanic_gpio_find_line(path, n)
-            if found < 0 { throw errno == ENOENT ? .lineNotFound(chip: r.chip, line: r.line) : GPIOChips.error(errno, chip: r.chip, path: path, what: "find line") }
-            offset = UInt32(found)
-        }
+        let (path, offset) = try Self.locate(r)
         guard let handle = cpanic_gpio_request(path, offset, Self.shimBias(r.bias), r.activeLow ? 1 : 0, r.consumer) else {
-            let e = errno
-            switch e {
-            case EBUSY:
-                var name = [CChar](repeating: 0, count: 64), consumer = [CChar](repeating: 0, count: 64)
-                _ = cpanic_gpio_line_info(path, offset, &name, 64, &consumer, 64)
-                throw .busy(chip: r.chip, line: r.line, consumer: String(cString: consumer))
-            case EINVAL:
-                throw .lineNotFound(chip: r.chip, line: r.line)
-            default:
-                throw GPIOChips.error(e, chip: r.chip, path: path, what: "request \(r.line)")
-            }
+            throw Self.requestError(errno, r, path: path, offset: offset, what: "request \(r.line)")
         }
         let fd = cpanic_gpio_fd(handle)
         _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
         return LibgpiodLine(handle: handle, chip: r.chip)
     }
-}
 
-extension LibgpiodBackend {
     public func requestOutput(_ r: GPIOLineRequest, initial: Bool) throws(GPIOError) -> any GPIOOutputHandle {
+        let (path, offset) = try Self.locate(r)
+        guard let handle = cpanic_gpio_request_output(path, offset, r.activeLow ? 1 : 0, initial ? 1 : 0, r.consumer) else {
+            throw Self.requestError(errno, r, path: path, offset: offset, what: "request \(r.line) as an output")
+        }
+        return LibgpiodOutput(handle: handle, chip: r.chip)
+    }
+
+    /// The chip's device path and the line's offset on it.
+    static func locate(_ r: GPIOLineRequest) throws(GPIOError) -> (String, UInt32) {
         let path = try GPIOChips.resolve(r.chip)
-        let offset: UInt32
         switch r.line {
         case .offset(let o):
-            offset = UInt32(o)
+            return (path, UInt32(o))
         case .name(let n):
             let found = cpanic_gpio_find_line(path, n)
             if found < 0 { throw errno == ENOENT ? .lineNotFound(chip: r.chip, line: r.line) : GPIOChips.error(errno, chip: r.chip, path: path, what: "find line") }
-            offset = UInt32(found)
+            return (path, UInt32(found))
         }
-        guard let handle = cpanic_gpio_request_output(path, offset, r.activeLow ? 1 : 0, initial ? 1 : 0, r.consumer) else {
-            let e = errno
-            switch e {
-            case EBUSY:
-                var name = [CChar](repeating: 0, count: 64), consumer = [CChar](repeating: 0, count: 64)
-                _ = cpanic_gpio_line_info(path, offset, &name, 64, &consumer, 64)
-                throw .busy(chip: r.chip, line: r.line, consumer: String(cString: consumer))
-            case EINVAL:
-                throw .lineNotFound(chip: r.chip, line: r.line)
-            default:
-                throw GPIOChips.error(e, chip: r.chip, path: path, what: "request \(r.line) as an output")
-            }
+    }
+
+    /// Why a line request failed, naming the consumer that holds a busy line.
+    static func requestError(_ e: Int32, _ r: GPIOLineRequest, path: String, offset: UInt32, what: String) -> GPIOError {
+        switch e {
+        case EBUSY:
+            var name = [CChar](repeating: 0, count: 64), consumer = [CChar](repeating: 0, count: 64)
+            _ = cpanic_gpio_line_info(path, offset, &name, 64, &consumer, 64)
+            return .busy(chip: r.chip, line: r.line, consumer: String(cString: consumer))
+        case EINVAL:
+            return .lineNotFound(chip: r.chip, line: r.line)
+        default:
+            return GPIOChips.error(e, chip: r.chip, path: path, what: what)
         }
-        return LibgpiodOutput(handle: handle, chip: r.chip)
     }
 }
 

@@ -26,7 +26,12 @@ extension Intake {
             return .json(404, ["error": "this receiver keeps no incidents (no console on this store)"])
         }
         if let wait = rateLimiter.admit(poll.gatewayID, now: now.nanosecondsSinceEpoch) { return tooMany(poll.gatewayID, wait) }
-        let deadline = ContinuousClock.now + .seconds(poll.waitSeconds)
+        // A gateway needs one held poll; a few are allowed (a restart, a
+        // retry over another connection), more are answered at once, so no
+        // key can hold a crowd of the receiver's connections and tasks.
+        let held = heldPolls.enter(poll.gatewayID)
+        defer { heldPolls.leave(poll.gatewayID) }
+        let deadline = ContinuousClock.now + .seconds(held ? poll.waitSeconds : 0)
         do {
             while true {
                 let seen = console.incidentChanges.current
@@ -43,7 +48,37 @@ extension Intake {
         }
     }
 
+    /// Held acknowledgement polls at most, per gateway.
+    public static let maximumHeldPolls = 4
+
     static func encode(_ answer: AcknowledgementAnswer) -> String {
         (try? String(decoding: WireFormat.encode(answer), as: UTF8.self)) ?? "{}"
     }
+}
+
+/// How many acknowledgement polls each gateway has held open now.
+public final class HeldPolls: Sendable {
+    private let counts = Locked<[String: Int]>([:])
+    let limit: Int
+
+    public init(limit: Int = Intake.maximumHeldPolls) { self.limit = limit }
+
+    /// Counts one more poll of `gateway`; true when it may be held.
+    func enter(_ gateway: String) -> Bool {
+        counts.mutate { c in
+            let n = c[gateway, default: 0] + 1
+            c[gateway] = n
+            return n <= limit
+        }
+    }
+
+    func leave(_ gateway: String) {
+        counts.mutate { c in
+            let n = c[gateway, default: 1] - 1
+            c[gateway] = n > 0 ? n : nil
+        }
+    }
+
+    /// Polls of `gateway` counted now (for tests).
+    public func count(_ gateway: String) -> Int { counts.value[gateway] ?? 0 }
 }

@@ -38,6 +38,8 @@ public struct Intake: Sendable {
     public let observer: @Sendable (ReceiverEvent) -> Void
     public let authorities: ReceiverAuthorities
     public let rateLimiter: GatewayRateLimiter
+    /// Acknowledgement polls held open now, per gateway.
+    public let heldPolls = HeldPolls()
 
     public init(verifier: SignatureVerifier, directory: KeyDirectory? = nil, store: any ReceiverStore, authorities: ReceiverAuthorities,
                 rateLimiter: GatewayRateLimiter = GatewayRateLimiter(rate: 50, burst: 500),

@@ -182,6 +182,39 @@ struct HostileIntakeTests {
         }
     }
 
+    /// A poll of a gateway's acknowledgements, from the gateway's key.
+    func poll(_ i: Intake, known: [String: RemoteAlarmState] = [:], through: Int64 = 0, wait: Int = 20) async throws -> IntakeResponse {
+        let p = AcknowledgementPoll(id: ids.next(at: now), gatewayID: "gw-1", known: known, knownReceivedThrough: through, waitSeconds: wait)
+        return await i.acknowledgements(try message(try WireFormat.encode(p), path: "/v1/acknowledgements", nonce: p.id), now: now)
+    }
+
+    @Test func acknowledgementPollsOfOneKeyAreHeldAtMostFourAtATime() async throws {
+        let i = intake()
+        let started = ContinuousClock.now
+        // Six polls that know everything already: four are held, two answered at once.
+        let answers = try await withThrowingTaskGroup(of: (IntakeResponse, Duration).self) { group in
+            for _ in 0..<6 { group.addTask { (try await poll(i, wait: 2), ContinuousClock.now - started) } }
+            var out: [(IntakeResponse, Duration)] = []
+            for try await a in group { out.append(a) }
+            return out
+        }
+        #expect(answers.allSatisfy { $0.0.status == 200 })
+        let quick = answers.filter { $0.1 < .seconds(1) }.count
+        #expect(quick == 2, "answered at once: \(quick) of 6 (\(answers.map(\.1)))")
+        #expect(i.heldPolls.count("gw-1") == 0, "every poll counted out")
+    }
+
+    @Test func anAcknowledgementPollIsRefusedForAnotherGatewayOrOutOfRange() async throws {
+        let i = intake(keys: [("gw-1", key), ("gw-2", SigningKey.generate())])
+        let p = AcknowledgementPoll(id: ids.next(at: now), gatewayID: "gw-2", known: [:], knownReceivedThrough: 0, waitSeconds: 0)
+        let other = await i.acknowledgements(try message(try WireFormat.encode(p), path: "/v1/acknowledgements", nonce: p.id), now: now)
+        #expect(other.status == 401, "gw-1's key asks for gw-2's acknowledgements: \(other.body)")
+        #expect(try await poll(i, wait: 26).status == 400)
+        #expect(try await poll(i, through: -1, wait: 0).status == 400)
+        let answer = try await poll(i, wait: 0)
+        #expect(answer.status == 200 && answer.body == #"{"inputs":{},"received_through":0}"#, "\(answer.body)")
+    }
+
     @Test("a gateway over its rate gets 429 with Retry-After, and nothing more is stored (#11.13)", arguments: ReceiverEngine.allCases)
     func rateLimit(engine: ReceiverEngine) async throws {
         try await withFreshStore(engine) { (store: any ReceiverStore) async throws -> Void in
