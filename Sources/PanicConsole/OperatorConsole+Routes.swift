@@ -21,7 +21,7 @@ extension OperatorConsole {
         router.post("/console/login") { [self] request, _ in try await login(request) }
         router.post("/console/logout") { [self] request, _ in
             guard let (s, digest) = try await session(request) else { return Self.redirect("/console/login") }
-            guard SessionToken.same(try await Self.form(request)["csrf"] ?? "", s.csrfToken) else { return Self.error(.forbidden, "wrong or missing CSRF token") }
+            guard Self.carriesToken(request, try await Self.form(request), of: s) else { return Self.error(.forbidden, "wrong or missing CSRF token") }
             try await store.endSession(tokenHash: digest)
             try await store.appendAudit(operatorName: s.operatorName, incidentID: nil, action: "logout", detail: "", at: clock.wallNow())
             return Self.redirect("/console/login", extra: [.setCookie: SessionToken.clearing(secure: secure)])
@@ -55,9 +55,8 @@ extension OperatorConsole {
             try await change(request, context) { [self] id, s, _ in
                 guard let incident = try await store.incident(id) else { throw ConsoleError.unknownIncident(id) }
                 let plan = config.actionPlan(site: incident.site)
-                guard let raw = context.parameters.get("step"), let n = Int(raw), plan.indices.contains(n) else {
-                    throw ConsoleError.unknownStep(id, Int(context.parameters.get("step") ?? "") ?? -1)
-                }
+                let n = context.parameters.get("step").flatMap { Int($0) } ?? -1
+                guard plan.indices.contains(n) else { throw ConsoleError.unknownStep(id, n) }
                 return try await store.completeStep(id, step: n, text: plan[n], by: s.operatorName, at: clock.wallNow())
             }
         }
@@ -136,8 +135,7 @@ extension OperatorConsole {
                 _ body: @escaping (Int64, ConsoleSession, [String: String]) async throws -> Incident) async throws -> Response {
         guard let (s, _) = try await session(request) else { return Self.error(.unauthorized, "log in first") }
         let form = try await Self.form(request)
-        let token = request.headers[Self.csrfHeader] ?? form["csrf"] ?? ""
-        guard SessionToken.same(token, s.csrfToken) else { return Self.error(.forbidden, "wrong or missing CSRF token") }
+        guard Self.carriesToken(request, form, of: s) else { return Self.error(.forbidden, "wrong or missing CSRF token") }
         guard let raw = context.parameters.get("id"), let id = Int64(raw), id > 0 else { return Self.error(.notFound, "no such incident") }
         do {
             let incident = try await body(id, s, form)
@@ -154,7 +152,7 @@ extension OperatorConsole {
     func addOperator(_ request: Request) async throws -> Response {
         guard let (s, _) = try await session(request) else { return Self.redirect("/console/login") }
         let form = try await Self.form(request)
-        guard SessionToken.same(request.headers[Self.csrfHeader] ?? form["csrf"] ?? "", s.csrfToken) else { return Self.error(.forbidden, "wrong or missing CSRF token") }
+        guard Self.carriesToken(request, form, of: s) else { return Self.error(.forbidden, "wrong or missing CSRF token") }
         guard s.role == .supervisor else { return Self.error(.forbidden, "only a supervisor manages operators") }
         let name = form["name"] ?? "", password = form["password"] ?? ""
         let role = form["role"].flatMap(OperatorRole.init(rawValue:)) ?? .operator

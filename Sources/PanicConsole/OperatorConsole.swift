@@ -45,6 +45,12 @@ public final class OperatorConsole: Sendable {
         return (s, digest)
     }
 
+    /// Whether a change carries the session's CSRF token (the header the
+    /// script sends, or the form field a plain form posts).
+    static func carriesToken(_ request: Request, _ form: [String: String], of session: ConsoleSession) -> Bool {
+        SessionToken.same(request.headers[csrfHeader] ?? form["csrf"] ?? "", session.csrfToken)
+    }
+
     /// The form of a POST body (at most 16 KiB).
     static func form(_ request: Request) async throws -> [String: String] {
         let buffer = try await request.body.collect(upTo: maxForm)

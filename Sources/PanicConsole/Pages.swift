@@ -132,10 +132,6 @@ enum Pages {
             <button type="submit">Add</button></form>
             """)
     }
-
-    static func message(_ title: String, _ text: String, session: ConsoleSession?) -> String {
-        layout(title: title, session: session, body: "<p>\(HTML.escape(text))</p><p><a href=\"/console\">Back to the queue</a></p>")
-    }
 }
 
 /// application/x-www-form-urlencoded, both ways.

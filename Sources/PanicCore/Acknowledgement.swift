@@ -96,7 +96,7 @@ public struct AcknowledgementBoard: Sendable, Equatable {
     /// The highest sequence the receiver has stored from this gateway.
     public private(set) var receivedThrough: Int64 = 0
     /// Whether the receiver has answered at all (until then, only local alarms blink).
-    public private(set) var heard = false
+    public private(set) var hasHeard = false
 
     /// Half a blink: 500 ms on, 500 ms off.
     public static let blinkHalfPeriod: Int64 = 500_000_000
@@ -112,7 +112,7 @@ public struct AcknowledgementBoard: Sendable, Equatable {
     public mutating func heard(_ answer: AcknowledgementAnswer) {
         remote = answer.inputs
         receivedThrough = max(receivedThrough, answer.receivedThrough)
-        heard = true
+        hasHeard = true
         // An alarm the receiver has stored is now the receiver's to describe.
         accepted = accepted.filter { $0.value > receivedThrough }
     }

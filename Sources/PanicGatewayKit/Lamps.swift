@@ -66,6 +66,7 @@ public final class Lamps: Service, Sendable {
 
     /// Alarms committed to the outbox: their lamps blink at once.
     public func accepted(_ alerts: [Alert]) {
+        guard !outputs.isEmpty else { return }
         let alarms = alerts.filter { $0.kind.isAlarm && $0.input != nil }
         guard !alarms.isEmpty else { return }
         board.mutate { b in for a in alarms { b.alarmAccepted(input: a.input!, sequence: a.sequence) } }

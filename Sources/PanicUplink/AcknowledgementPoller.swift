@@ -44,7 +44,7 @@ public struct AcknowledgementPoller: Service {
         while !Task.isCancelled && !Task.isShuttingDownGracefully {
             let b = board.value
             let poll = AcknowledgementPoll(id: ids.next(at: clock.wallNow()), gatewayID: gatewayID, known: b.remote,
-                                           knownReceivedThrough: b.receivedThrough, waitSeconds: b.heard ? Self.holdSeconds : 0)
+                                           knownReceivedThrough: b.receivedThrough, waitSeconds: b.hasHeard ? Self.holdSeconds : 0)
             let body: [UInt8]
             do { body = try WireFormat.encode(poll) } catch { return }
             let created = clock.wallNow().secondsSinceEpoch.saturatingAdd(offset)

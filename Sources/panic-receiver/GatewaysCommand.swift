@@ -14,7 +14,7 @@ struct Gateways: AsyncParsableCommand {
 
     static func change(_ db: DatabaseOption, _ change: RegistryChange) async throws {
         do {
-            try await db.withStore { try await $0.changeRegistry(change, at: WallTime(nanosecondsSinceEpoch: Int64(Date().timeIntervalSince1970 * 1e9))) }
+            try await db.withStore { try await $0.changeRegistry(change, at: Operators.now()) }
             emit("\(change.gatewayID): done")
         } catch let error as RegistryError {
             FileHandle.standardError.write(Data("panic-receiver gateways: \(error)\n".utf8))

@@ -14,7 +14,7 @@ struct Operators: AsyncParsableCommand {
         abstract: "Operator accounts of the console: add, passwd, disable, enable, list.",
         subcommands: [Add.self, Passwd.self, Disable.self, Enable.self, List.self])
 
-    static func now() -> WallTime { WallTime(nanosecondsSinceEpoch: Int64(Date().timeIntervalSince1970 * 1e9)) }
+    static func now() -> WallTime { ReceiverClock().wallNow() }
 
     /// Runs `body` with the console's store, or says why there is none.
     static func withConsole<T: Sendable>(_ db: DatabaseOption, _ body: @escaping @Sendable (any ConsoleStore) async throws -> T) async throws -> T {

@@ -112,7 +112,6 @@ func rawHTTPBlocking(port: Int, _ method: String, _ path: String, headers: [Stri
         var a = Alert(id: AlertIDGenerator().next(at: now), gatewayID: "gw-test", site: site, sequence: sequence, kind: .panic,
                       occurredAt: now, acceptedAt: now, clockSynchronized: true)
         a.input = input
-        _ = try await h.console!.store.incidents(changedAfter: 0, limit: 1)
         let store = try #require(h.console?.store as? SQLiteReceiverStore)
         _ = try await store.store(a, body: try WireFormat.encode(a), keyID: "k", at: now)
     }

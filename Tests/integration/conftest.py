@@ -72,6 +72,12 @@ def run(args: list[str], timeout: float = 60, **kw) -> subprocess.CompletedProce
         pytest.fail(f"command timed out after {timeout} s: {args}\nstdout: {e.stdout}\nstderr: {e.stderr}")
 
 
+def percentile(values: list[float], p: float) -> float:
+    """The p-th percentile by nearest rank (the figures the tests print)."""
+    v = sorted(values)
+    return v[min(len(v) - 1, int(round(p / 100 * (len(v) - 1))))]
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
