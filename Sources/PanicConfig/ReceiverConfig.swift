@@ -298,7 +298,6 @@ public struct ReceiverConfig: Sendable {
                 v.escalation = esc
             }
             c.rejectUnknownKeys()
-            if postgres != nil { c.fail(nil, "the operator console runs on the SQLite store in this release; with [postgresql] leave [console] out") }
             console = v
         }
         var gateways: [Gateway] = []

@@ -7,7 +7,7 @@ extension Intake {
     /// done with its inputs' alarms, so the lamp at the button can show it.
     /// Checked like every signed request; the answer is held until it
     /// differs from what the gateway knows, or `wait_s` pass, or the
-    /// receiver drains (`stop`). 404 where the receiver keeps no incidents.
+    /// receiver drains (`stop`).
     public func acknowledgements(_ message: SignedMessage, now: WallTime, stop: @escaping @Sendable () -> Bool = { false }) async -> IntakeResponse {
         let verified: Verified
         switch await verify(message, now: now) {
@@ -22,9 +22,7 @@ extension Intake {
         }
         if let problem = poll.wireProblem() { return reject(400, problem) }
         guard verified.signature.nonce == poll.id else { return reject(400, "signature nonce must be the poll id") }
-        guard let console = store as? any ConsoleStore else {
-            return .json(404, ["error": "this receiver keeps no incidents (no console on this store)"])
-        }
+        let console = store
         if let wait = rateLimiter.admit(poll.gatewayID, now: now.nanosecondsSinceEpoch) { return tooMany(poll.gatewayID, wait) }
         // A gateway needs one held poll; a few are allowed (a restart, a
         // retry over another connection), more are answered at once, so no

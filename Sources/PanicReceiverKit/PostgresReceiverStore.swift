@@ -15,10 +15,17 @@ import ServiceLifecycle
 /// service group (`ReceiverServer` does), or use `withRunning`.
 public final class PostgresReceiverStore: ReceiverStore {
     public let client: PostgresClient
+    /// Woken by the database's `panic_incidents` notification (a change made
+    /// by any replica) and by this replica's own console changes.
+    public let incidentChanges = ChangeSignal()
     public var engine: String { "postgresql" }
-    private let logger: Logger
+    let logger: Logger
+
+    /// Where it connects (a second store on the same database: a replica).
+    public let settings: ReceiverConfig.Postgres
 
     public init(_ settings: ReceiverConfig.Postgres, logger: Logger) throws {
+        self.settings = settings
         var password: String?
         if let file = settings.passwordFile {
             guard let text = try? String(contentsOfFile: file, encoding: .utf8) else {
@@ -142,9 +149,15 @@ public final class PostgresReceiverStore: ReceiverStore {
         _ alert: Alert, body: [UInt8], keyID: String, at now: WallTime, query: (PostgresQuery) async throws -> PostgresRowSequence
     ) async throws -> StoreOutcome {
         let text = ReceiverWording.alert(alert, receivedAt: now)
+        // The incident it opens, or the one its restore marks: decided here,
+        // stored by the function in the alert's own transaction.
+        let opens = IncidentKind.opened(by: alert.kind)
+        let restores = alert.kind == .restore ? alert.restores.flatMap(IncidentKind.opened(by:))?.rawValue : nil
         let q: PostgresQuery = """
             SELECT outcome, earlier FROM panic_store_alert(\(alert.gatewayID), \(alert.id), \(alert.sequence), \(alert.kind.rawValue), \(alert.test),
-              \(alert.occurredAt.nanosecondsSinceEpoch), \(now.nanosecondsSinceEpoch), \(keyID), \(ByteBuffer(bytes: body)), \(text))
+              \(alert.occurredAt.nanosecondsSinceEpoch), \(now.nanosecondsSinceEpoch), \(keyID), \(ByteBuffer(bytes: body)), \(text),
+              \(alert.site), \(alert.input), \(alert.zone.map(Int64.init)), \(alert.area.map(Int64.init)), \(alert.clockSynchronized),
+              \(opens?.rawValue), \(Int32(opens?.priority ?? 0)), \(restores))
             """
         guard let row = try await query(q).collect().first else { throw StoreUnavailable(what: "store alert: no answer", after: .zero) }
         let (outcome, earlier) = try row.decode((String, String?).self)
@@ -161,7 +174,7 @@ public final class PostgresReceiverStore: ReceiverStore {
         return try await timed("record heartbeat") { [client, logger] in
             let q: PostgresQuery = """
                 SELECT panic_record_heartbeat(\(beat.gatewayID), \(beat.id), \(nonceCreated), \(now.nanosecondsSinceEpoch),
-                  \(Int64(beat.intervalSeconds)), \(beat.lastSequence), \(queued), \(online))
+                  \(Int64(beat.intervalSeconds)), \(beat.lastSequence), \(queued), \(online), \(beat.site), \(beat.clockSynchronized))
                 """
             let answer = try await client.query(q, logger: logger).collect().first?.decode(String.self)
             switch answer {
@@ -355,12 +368,23 @@ public final class PostgresReceiverStore: ReceiverStore {
         // since notifications may have been missed meanwhile.
         while !Task.isCancelled {
             do {
-                try await client.withConnection { [logger] conn in
-                    try await conn.listen(on: "panic_registry") { notifications in
-                        changed()
-                        for try await _ in notifications { changed() }
+                // One connection for both channels: the registry's, and the
+                // incidents' (a console on this replica sees the alarms and
+                // acknowledgements of every other one at once).
+                try await client.withConnection { [logger, incidentChanges] conn in
+                    try await conn.listen(on: "panic_registry") { registry in
+                        try await conn.listen(on: "panic_incidents") { incidents in
+                            changed()
+                            incidentChanges.signal()
+                            try await withThrowingTaskGroup(of: Void.self) { group in
+                                group.addTask { for try await _ in registry { changed() } }
+                                group.addTask { for try await _ in incidents { incidentChanges.signal() } }
+                                try await group.next()
+                                group.cancelAll()
+                            }
+                        }
                     }
-                    logger.debug("registry notifications ended")
+                    logger.debug("registry and incident notifications ended")
                 }
             } catch {
                 if Task.isCancelled { return }

@@ -9,7 +9,7 @@ import PanicCore
 /// write that decides something — new or duplicate, gap or reuse, silent or
 /// back — is decided inside one transaction by the database, never by a
 /// read followed by a write in another, so replicas cannot both decide it.
-public protocol ReceiverStore: Sendable {
+public protocol ReceiverStore: ConsoleStore {
     /// `sqlite` or `postgresql`, for logs and `/readyz`.
     var engine: String { get }
 

@@ -19,10 +19,7 @@ struct Operators: AsyncParsableCommand {
     /// Runs `body` with the console's store, or says why there is none.
     static func withConsole<T: Sendable>(_ db: DatabaseOption, _ body: @escaping @Sendable (any ConsoleStore) async throws -> T) async throws -> T {
         do {
-            return try await db.withStore { store in
-                guard let console = store as? any ConsoleStore else { throw ConsoleError.consoleNeedsSQLite }
-                return try await body(console)
-            }
+            return try await db.withStore { store in try await body(store) }
         } catch let error as ConsoleError {
             FileHandle.standardError.write(Data("panic-receiver operators: \(error)\n".utf8))
             throw ExitCode(1)

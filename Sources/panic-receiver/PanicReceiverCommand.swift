@@ -49,11 +49,7 @@ struct Serve: AsyncParsableCommand {
         }
         var console: OperatorConsole?
         if let settings = cfg.console {
-            guard let store = server.store as? any ConsoleStore else {
-                FileHandle.standardError.write(Data("panic-receiver: \(ConsoleError.consoleNeedsSQLite)\n".utf8))
-                throw ExitCode(2)
-            }
-            console = OperatorConsole(store: store, config: settings, secure: cfg.tlsCertificate != nil, drain: server.drain,
+            console = OperatorConsole(store: server.store, config: settings, secure: cfg.tlsCertificate != nil, drain: server.drain,
                                       clock: ReceiverClock(), logger: logger)
         }
         let theConsole = console

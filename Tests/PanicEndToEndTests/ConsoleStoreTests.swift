@@ -5,13 +5,10 @@ import PanicReceiverKit
 import Testing
 
 /// The console's incidents, operators, sessions and audit log in the
-/// receiver's SQLite store, driven with alerts and times by hand.
+/// receiver's store — SQLite and PostgreSQL alike — driven with alerts and
+/// times by hand.
 @Suite struct ConsoleStoreTests {
-    let dir = NSTemporaryDirectory() + "/console-" + UUID().uuidString
-    var path: String { dir + "/receiver.db" }
     let t0 = WallTime(secondsSinceEpoch: 1_796_000_000)
-
-    init() throws { try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) }
 
     func alert(_ seq: Int64, _ kind: AlertKind = .panic, input: String? = "btn", restores: AlertKind? = nil, at offset: Int64 = 0) -> Alert {
         var a = Alert(id: "alert-\(seq)", gatewayID: "gw-1", site: "Embassy A", sequence: seq, kind: kind,
@@ -22,147 +19,153 @@ import Testing
         return a
     }
 
-    func put(_ s: SQLiteReceiverStore, _ a: Alert) async throws {
+    func put(_ s: any ReceiverStore, _ a: Alert) async throws {
         _ = try await s.store(a, body: try WireFormat.encode(a), keyID: "k", at: a.occurredAt + .milliseconds(5))
     }
 
-    @Test func pressRestoreAndRepeatedPressesAreOneIncident() async throws {
-        let s = try SQLiteReceiverStore(path: path)
-        try await put(s, alert(1))
-        try await put(s, alert(2, .restore, restores: .panic, at: 1))
-        var open = try await s.openIncidents()
-        #expect(open.count == 1)
-        #expect(open.first?.restoredAt == t0 + .seconds(1))
-        try await put(s, alert(3, at: 2))
-        try await put(s, alert(4, at: 3))
-        open = try await s.openIncidents()
-        #expect(open.count == 1, "repeated presses of one input join its open incident")
-        #expect(open.first?.presses == 3)
-        #expect(open.first?.restoredAt == nil, "pressed again: not released any more")
-        #expect(open.first?.occurredAt == t0, "the first press's first edge stays the incident's time")
-        #expect(open.first?.zone == 7 && open.first?.site == "Embassy A" && open.first?.input == "btn")
-    }
-
-    @Test func queueIsSortedByPriorityThenAge() async throws {
-        let s = try SQLiteReceiverStore(path: path)
-        try await put(s, alert(1, .trouble, input: "psu", at: 0))
-        try await put(s, alert(2, .tamper, input: "lid", at: 1))
-        try await put(s, alert(3, .duress, input: "desk", at: 2))
-        try await put(s, alert(4, .panic, input: "hall", at: 3))
-        let kinds = try await s.openIncidents().map(\.kind)
-        #expect(kinds == [.duress, .panic, .tamper, .trouble], "panic and duress (oldest first) above tamper above trouble")
-    }
-
-    @Test func sensorsHeartbeatsAndDuplicatesOpenNoIncident() async throws {
-        let s = try SQLiteReceiverStore(path: path)
-        try await put(s, alert(1, .sensor, input: "door"))
-        try await put(s, alert(2, .restore, input: "door", restores: .sensor))
-        try await put(s, alert(3))
-        try await put(s, alert(3))
-        let open = try await s.openIncidents()
-        #expect(open.count == 1)
-        #expect(open.first?.presses == 1, "a duplicate delivery is not a second press")
-    }
-
-    @Test func acknowledgeThenResolveIsAuditedAndANewPressOpensANewIncident() async throws {
-        let s = try SQLiteReceiverStore(path: path)
-        try await put(s, alert(1))
-        let id = try #require(try await s.openIncidents().first?.id)
-        let acked = try await s.acknowledge(id, by: "alice", at: t0 + .seconds(10))
-        #expect(acked.state == .acknowledged && acked.acknowledgedBy == "alice" && acked.acknowledgedAt == t0 + .seconds(10))
-        await #expect(throws: ConsoleError.wrongState(id, .acknowledged, wanted: "acknowledged")) {
-            _ = try await s.acknowledge(id, by: "bob", at: t0 + .seconds(11))
+    @Test(arguments: ReceiverEngine.allCases) func pressRestoreAndRepeatedPressesAreOneIncident(_ engine: ReceiverEngine) async throws {
+        try await withFreshStore(engine) { s in
+            try await put(s, alert(1))
+            try await put(s, alert(2, .restore, restores: .panic, at: 1))
+            var open = try await s.openIncidents()
+            #expect(open.count == 1)
+            #expect(open.first?.restoredAt == t0 + .seconds(1))
+            try await put(s, alert(3, at: 2))
+            try await put(s, alert(4, at: 3))
+            open = try await s.openIncidents()
+            #expect(open.count == 1, "repeated presses of one input join its open incident")
+            #expect(open.first?.presses == 3)
+            #expect(open.first?.restoredAt == nil, "pressed again: not released any more")
+            #expect(open.first?.occurredAt == t0, "the first press's first edge stays the incident's time")
+            #expect(open.first?.zone == 7 && open.first?.site == "Embassy A" && open.first?.input == "btn")
         }
-        let done = try await s.resolve(id, by: "bob", disposition: .falseAlarm, note: "pressed by the cleaner", at: t0 + .seconds(20))
-        #expect(done.state == .resolved && done.resolvedBy == "bob" && done.disposition == .falseAlarm && done.note == "pressed by the cleaner")
-        #expect(try await s.openIncidents().isEmpty)
-        try await put(s, alert(2, at: 30))
-        let next = try await s.openIncidents()
-        #expect(next.count == 1 && next.first?.id != id, "after resolution, a press is a new incident")
-        let audit = try await s.audit(incidentID: id, limit: 100)
-        #expect(audit.map(\.action) == ["acknowledged", "resolved"])
-        #expect(audit.map(\.operatorName) == ["alice", "bob"])
-        #expect(audit.last?.detail == "false-alarm: pressed by the cleaner")
-        // Survives a restart: a new store on the same file sees the same.
-        let reopened = try SQLiteReceiverStore(path: path)
-        #expect(try await reopened.incident(id)?.state == .resolved)
     }
 
-    @Test func auditLogIsAppendOnly() async throws {
-        let s = try SQLiteReceiverStore(path: path)
-        try await s.appendAudit(operatorName: "alice", incidentID: nil, action: "login", detail: "", at: t0)
-        for sql in ["UPDATE audit SET operator = 'mallory'", "DELETE FROM audit"] {
-            let p = Process(), err = Pipe()
-            p.executableURL = URL(fileURLWithPath: "/usr/bin/sqlite3")
-            p.arguments = [path, sql]
-            p.standardError = err
-            try p.run()
-            p.waitUntilExit()
-            #expect(p.terminationStatus != 0, "\(sql) must fail")
-            #expect(String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).contains("append-only"))
+    @Test(arguments: ReceiverEngine.allCases) func queueIsSortedByPriorityThenAge(_ engine: ReceiverEngine) async throws {
+        try await withFreshStore(engine) { s in
+            try await put(s, alert(1, .trouble, input: "psu", at: 0))
+            try await put(s, alert(2, .tamper, input: "lid", at: 1))
+            try await put(s, alert(3, .duress, input: "desk", at: 2))
+            try await put(s, alert(4, .panic, input: "hall", at: 3))
+            let kinds = try await s.openIncidents().map(\.kind)
+            #expect(kinds == [.duress, .panic, .tamper, .trouble], "panic and duress (oldest first) above tamper above trouble")
         }
-        #expect(try await s.audit(incidentID: nil, limit: 10).map(\.operatorName) == ["alice"])
     }
 
-    @Test func silenceAndReturnAreOneSupervisionIncident() async throws {
-        let s = try SQLiteReceiverStore(path: path)
-        let beat = Heartbeat(id: "hb-1", gatewayID: "gw-1", site: "Embassy A", sentAt: t0, intervalSeconds: 60, lastSequence: 0, queue: [],
-                             inputs: [], clockSynchronized: true, evictedTelemetry: 0)
-        _ = try await s.recordHeartbeat(beat, at: t0, nonceCreated: t0.secondsSinceEpoch, forgetNoncesBefore: 0)
-        #expect(try await s.markSilent(now: t0 + .seconds(181), afterIntervals: 3) == ["gw-1"])
-        var open = try await s.openIncidents()
-        #expect(open.map(\.kind) == [.silent])
-        #expect(open.first?.restoredAt == nil)
-        var back = beat
-        back.id = "hb-2"
-        _ = try await s.recordHeartbeat(back, at: t0 + .seconds(200), nonceCreated: t0.secondsSinceEpoch + 200, forgetNoncesBefore: 0)
-        open = try await s.openIncidents()
-        #expect(open.count == 1 && open.first?.restoredAt == t0 + .seconds(200), "the return marks the same incident; an operator still closes it")
-    }
-
-    @Test func anUnsynchronisedClockIsOneIncidentNotOnePerHeartbeat() async throws {
-        let s = try SQLiteReceiverStore(path: path)
-        func beat(_ n: Int, synced: Bool) async throws {
-            let b = Heartbeat(id: "hb-\(n)", gatewayID: "gw-1", site: "Embassy A", sentAt: t0 + .seconds(Int64(n)), intervalSeconds: 60, lastSequence: 0,
-                              queue: [], inputs: [], clockSynchronized: synced, evictedTelemetry: 0)
-            _ = try await s.recordHeartbeat(b, at: t0 + .seconds(Int64(n)), nonceCreated: t0.secondsSinceEpoch + Int64(n), forgetNoncesBefore: 0)
+    @Test(arguments: ReceiverEngine.allCases) func sensorsHeartbeatsAndDuplicatesOpenNoIncident(_ engine: ReceiverEngine) async throws {
+        try await withFreshStore(engine) { s in
+            try await put(s, alert(1, .sensor, input: "door"))
+            try await put(s, alert(2, .restore, input: "door", restores: .sensor))
+            try await put(s, alert(3))
+            try await put(s, alert(3))
+            let open = try await s.openIncidents()
+            #expect(open.count == 1)
+            #expect(open.first?.presses == 1, "a duplicate delivery is not a second press")
         }
-        try await beat(1, synced: true)
-        #expect(try await s.openIncidents().isEmpty)
-        let quiet = try await s.lastIncidentChange()
-        for n in 2...4 { try await beat(n, synced: false) }
-        var open = try await s.openIncidents()
-        #expect(open.map(\.kind) == [.clock] && open.first?.presses == 1)
-        #expect(try await s.lastIncidentChange() == quiet + 1, "the later heartbeats change nothing, so no event goes to the consoles")
-        try await beat(5, synced: true)
-        try await beat(6, synced: true)
-        open = try await s.openIncidents()
-        #expect(open.first?.restoredAt == t0 + .seconds(5))
-        try await beat(7, synced: false)
-        open = try await s.openIncidents()
-        #expect(open.count == 1 && open.first?.presses == 2 && open.first?.restoredAt == nil, "lost again: the same incident, counted")
     }
 
-    @Test func sequenceGapOpensASupervisionIncident() async throws {
-        let s = try SQLiteReceiverStore(path: path)
-        try await put(s, alert(1, .sensor, input: "door"))
-        try await put(s, alert(5, .sensor, input: "door", at: 1))
-        let open = try await s.openIncidents()
-        #expect(open.map(\.kind) == [.sequence])
-        #expect(open.first?.detail.contains("2") == true)
+    @Test(arguments: ReceiverEngine.allCases) func acknowledgeThenResolveIsAuditedAndANewPressOpensANewIncident(_ engine: ReceiverEngine) async throws {
+        try await withFreshStore(engine) { s in
+            try await put(s, alert(1))
+            let id = try #require(try await s.openIncidents().first?.id)
+            let acked = try await s.acknowledge(id, by: "alice", at: t0 + .seconds(10))
+            #expect(acked.state == .acknowledged && acked.acknowledgedBy == "alice" && acked.acknowledgedAt == t0 + .seconds(10))
+            await #expect(throws: ConsoleError.wrongState(id, .acknowledged, wanted: "acknowledged")) {
+                _ = try await s.acknowledge(id, by: "bob", at: t0 + .seconds(11))
+            }
+            let done = try await s.resolve(id, by: "bob", disposition: .falseAlarm, note: "pressed by the cleaner", at: t0 + .seconds(20))
+            #expect(done.state == .resolved && done.resolvedBy == "bob" && done.disposition == .falseAlarm && done.note == "pressed by the cleaner")
+            #expect(try await s.openIncidents().isEmpty)
+            try await put(s, alert(2, at: 30))
+            let next = try await s.openIncidents()
+            #expect(next.count == 1 && next.first?.id != id, "after resolution, a press is a new incident")
+            let audit = try await s.audit(incidentID: id, limit: 100)
+            #expect(audit.map(\.action) == ["acknowledged", "resolved"])
+            #expect(audit.map(\.operatorName) == ["alice", "bob"])
+            #expect(audit.last?.detail == "false-alarm: pressed by the cleaner")
+            // Survives a restart: a new store on the same file or database sees the same.
+            try await withReopened(s) { reopened async throws in
+                #expect(try await reopened.incident(id)?.state == .resolved)
+                #expect(try await reopened.audit(incidentID: id, limit: 100).count == 2)
+            }
+        }
     }
 
-    @Test func sessionsEndAtExpiryAndWhenTheOperatorIsDisabled() async throws {
-        let s = try SQLiteReceiverStore(path: path)
-        try await s.addOperator(name: "alice", role: .operator, passwordHash: "x", at: t0)
-        await #expect(throws: ConsoleError.operatorExists("alice")) { try await s.addOperator(name: "alice", role: .operator, passwordHash: "x", at: t0) }
-        await #expect(throws: ConsoleError.invalidOperatorName("Alice Smith")) { try await s.addOperator(name: "Alice Smith", role: .operator, passwordHash: "x", at: t0) }
-        try await s.createSession(tokenHash: "h1", operatorName: "alice", csrfToken: "c", expiresAt: t0 + .seconds(3600), at: t0)
-        #expect(try await s.session(tokenHash: "h1", now: t0 + .seconds(3599))?.operatorName == "alice")
-        #expect(try await s.session(tokenHash: "h1", now: t0 + .seconds(3600)) == nil, "expired")
-        try await s.createSession(tokenHash: "h2", operatorName: "alice", csrfToken: "c", expiresAt: t0 + .seconds(3600), at: t0)
-        try await s.setOperatorEnabled(name: "alice", false, at: t0)
-        #expect(try await s.session(tokenHash: "h2", now: t0) == nil, "disabled: every session ends")
+    @Test(arguments: ReceiverEngine.allCases) func auditLogIsAppendOnly(_ engine: ReceiverEngine) async throws {
+        try await withFreshStore(engine) { s in
+            try await s.appendAudit(operatorName: "alice", incidentID: nil, action: "login", detail: "", at: t0)
+            // Straight at the database, past the store: the database itself refuses.
+            for sql in ["UPDATE audit SET operator = 'mallory'", "DELETE FROM audit"] + (engine == .postgresql ? ["TRUNCATE audit"] : []) {
+                let refusal = try await rawSQLRefusal(s, sql)
+                #expect(refusal?.contains("append-only") == true, "\(sql) must fail as append-only, got \(refusal ?? "success")")
+            }
+            #expect(try await s.audit(incidentID: nil, limit: 10).map(\.operatorName) == ["alice"])
+        }
+    }
+
+    @Test(arguments: ReceiverEngine.allCases) func silenceAndReturnAreOneSupervisionIncident(_ engine: ReceiverEngine) async throws {
+        try await withFreshStore(engine) { s in
+            let beat = Heartbeat(id: "hb-1", gatewayID: "gw-1", site: "Embassy A", sentAt: t0, intervalSeconds: 60, lastSequence: 0, queue: [],
+                                 inputs: [], clockSynchronized: true, evictedTelemetry: 0)
+            _ = try await s.recordHeartbeat(beat, at: t0, nonceCreated: t0.secondsSinceEpoch, forgetNoncesBefore: 0)
+            #expect(try await s.markSilent(now: t0 + .seconds(181), afterIntervals: 3) == ["gw-1"])
+            var open = try await s.openIncidents()
+            #expect(open.map(\.kind) == [.silent])
+            #expect(open.first?.restoredAt == nil)
+            var back = beat
+            back.id = "hb-2"
+            _ = try await s.recordHeartbeat(back, at: t0 + .seconds(200), nonceCreated: t0.secondsSinceEpoch + 200, forgetNoncesBefore: 0)
+            open = try await s.openIncidents()
+            #expect(open.count == 1 && open.first?.restoredAt == t0 + .seconds(200), "the return marks the same incident; an operator still closes it")
+        }
+    }
+
+    @Test(arguments: ReceiverEngine.allCases) func anUnsynchronisedClockIsOneIncidentNotOnePerHeartbeat(_ engine: ReceiverEngine) async throws {
+        try await withFreshStore(engine) { s in
+            func beat(_ n: Int, synced: Bool) async throws {
+                let b = Heartbeat(id: "hb-\(n)", gatewayID: "gw-1", site: "Embassy A", sentAt: t0 + .seconds(Int64(n)), intervalSeconds: 60, lastSequence: 0,
+                                  queue: [], inputs: [], clockSynchronized: synced, evictedTelemetry: 0)
+                _ = try await s.recordHeartbeat(b, at: t0 + .seconds(Int64(n)), nonceCreated: t0.secondsSinceEpoch + Int64(n), forgetNoncesBefore: 0)
+            }
+            try await beat(1, synced: true)
+            #expect(try await s.openIncidents().isEmpty)
+            let quiet = try await s.lastIncidentChange()
+            for n in 2...4 { try await beat(n, synced: false) }
+            var open = try await s.openIncidents()
+            #expect(open.map(\.kind) == [.clock] && open.first?.presses == 1)
+            #expect(try await s.lastIncidentChange() == quiet + 1, "the later heartbeats change nothing, so no event goes to the consoles")
+            try await beat(5, synced: true)
+            try await beat(6, synced: true)
+            open = try await s.openIncidents()
+            #expect(open.first?.restoredAt == t0 + .seconds(5))
+            try await beat(7, synced: false)
+            open = try await s.openIncidents()
+            #expect(open.count == 1 && open.first?.presses == 2 && open.first?.restoredAt == nil, "lost again: the same incident, counted")
+        }
+    }
+
+    @Test(arguments: ReceiverEngine.allCases) func sequenceGapOpensASupervisionIncident(_ engine: ReceiverEngine) async throws {
+        try await withFreshStore(engine) { s in
+            try await put(s, alert(1, .sensor, input: "door"))
+            try await put(s, alert(5, .sensor, input: "door", at: 1))
+            let open = try await s.openIncidents()
+            #expect(open.map(\.kind) == [.sequence])
+            #expect(open.first?.detail.contains("2") == true)
+        }
+    }
+
+    @Test(arguments: ReceiverEngine.allCases) func sessionsEndAtExpiryAndWhenTheOperatorIsDisabled(_ engine: ReceiverEngine) async throws {
+        try await withFreshStore(engine) { s in
+            try await s.addOperator(name: "alice", role: .operator, passwordHash: "x", at: t0)
+            await #expect(throws: ConsoleError.operatorExists("alice")) { try await s.addOperator(name: "alice", role: .operator, passwordHash: "x", at: t0) }
+            await #expect(throws: ConsoleError.invalidOperatorName("Alice Smith")) { try await s.addOperator(name: "Alice Smith", role: .operator, passwordHash: "x", at: t0) }
+            try await s.createSession(tokenHash: "h1", operatorName: "alice", csrfToken: "c", expiresAt: t0 + .seconds(3600), at: t0)
+            #expect(try await s.session(tokenHash: "h1", now: t0 + .seconds(3599))?.operatorName == "alice")
+            #expect(try await s.session(tokenHash: "h1", now: t0 + .seconds(3600)) == nil, "expired")
+            try await s.createSession(tokenHash: "h2", operatorName: "alice", csrfToken: "c", expiresAt: t0 + .seconds(3600), at: t0)
+            try await s.setOperatorEnabled(name: "alice", false, at: t0)
+            #expect(try await s.session(tokenHash: "h2", now: t0) == nil, "disabled: every session ends")
+        }
     }
 }
 

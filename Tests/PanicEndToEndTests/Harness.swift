@@ -63,7 +63,8 @@ final class Harness: @unchecked Sendable {
             }
         }
         let bound = Locked(0)
-        if let consoleConfig, let store = server.store as? any ConsoleStore {
+        if let consoleConfig {
+            let store = server.store
             console = OperatorConsole(store: store, config: consoleConfig, secure: cert != nil, drain: server.drain, clock: consoleClock, logger: logger)
         }
         let console = self.console

@@ -64,8 +64,8 @@ def test_a_replica_refuses_an_unmigrated_database_and_migrate_brings_it_current(
     cp = run([binary("panic-receiver"), "serve", "--config", str(cfg)], timeout=30)
     assert cp.returncode == 1, cp
     assert "schema version 0" in cp.stderr and "panic-receiver migrate" in cp.stderr, cp.stderr
-    assert "from version 0 to 2" in migrate(cfg)
-    assert "schema is current (version 2)" in migrate(cfg), "a second migrate must change nothing"
+    assert "from version 0 to 3" in migrate(cfg)
+    assert "schema is current (version 3)" in migrate(cfg), "a second migrate must change nothing"
     key, _ = signer_for(tmp_path)
     rx = start_receiver(procs, tmp_path, [key.public_b64], postgres=postgres_toml(pg_cluster, db))
     r = requests.get(f"{rx.base_url}/readyz", timeout=5)
@@ -79,7 +79,7 @@ def test_a_database_at_the_previous_version_keeps_its_alerts_through_migrate(pg_
     pg_cluster.psql("INSERT INTO alerts VALUES('gw-old', 'a-1', 7, 'panic', false, 1, 2, 'k', '\\x7b7d'::bytea)", db)
     cp = run([binary("panic-receiver"), "serve", "--config", str(cfg)], timeout=30)
     assert cp.returncode == 1 and "schema version 1" in cp.stderr, cp.stderr
-    assert "from version 1 to 2" in migrate(cfg)
+    assert "from version 1 to 3" in migrate(cfg)
     assert pg_cluster.psql("SELECT gateway_id || '/' || id || '/' || sequence FROM alerts", db) == "gw-old/a-1/7"
     assert pg_cluster.psql("SELECT version FROM registry_version", db) == "0"
 

@@ -173,7 +173,6 @@ public enum ConsoleError: Error, Equatable, CustomStringConvertible {
     case noteTooLong(Int)
     case invalidDisposition(String)
     case unknownStep(Int64, Int)
-    case consoleNeedsSQLite
 
     public var description: String {
         switch self {
@@ -185,7 +184,6 @@ public enum ConsoleError: Error, Equatable, CustomStringConvertible {
         case .noteTooLong(let n): return "the note is \(n) bytes; at most 4,000"
         case .invalidDisposition(let d): return "\"\(d.prefix(40))\" is not a disposition; one of: " + Disposition.allCases.map(\.rawValue).joined(separator: ", ")
         case .unknownStep(let id, let n): return "incident \(id) has no step \(n) in its site's action plan"
-        case .consoleNeedsSQLite: return "the operator console runs on the SQLite store in this release; on PostgreSQL it is not available yet (leave [console] out)"
         }
     }
 

@@ -5,7 +5,7 @@ import PanicCore
 // The console's tables in the receiver's SQLite file. Incidents are opened
 // and joined inside the writer transactions of SQLiteReceiverStore (alerts,
 // silence, return), the operators' changes in their own.
-extension SQLiteReceiverStore: ConsoleStore {
+extension SQLiteReceiverStore {
     // MARK: Incidents, written inside the store's transactions
 
     /// The next number of the incident change counter.
