@@ -116,6 +116,26 @@ func rawHTTPBlocking(port: Int, _ method: String, _ path: String, headers: [Stri
         _ = try await store.store(a, body: try WireFormat.encode(a), keyID: "k", at: now)
     }
 
+    @Test func aLongQueueSendsTheMostUrgentHundredRowsAndEveryIncidentAsData() async throws {
+        let h = try await start()
+        defer { Task { await h.stopReceiver() } }
+        for n in 0..<150 { try await press(h, input: "btn-\(n)", sequence: Int64(n + 1)) }
+        let (cookie, _) = try await session(h, "olga", "olga's long password")
+        let page = try await rawHTTP(port: h.port, "GET", "/console", headers: ["Cookie": cookie])
+        #expect(page.status == 200)
+        let rows = page.body.components(separatedBy: "<tr role=\"row\" id=\"incident-").count - 1
+        #expect(rows == 100, "the server writes the first 100 rows; the script draws the rest")
+        let data = try #require(page.body.range(of: "<script type=\"application/json\" id=\"incidents-json\">")
+            .map { page.body[$0.upperBound...].prefix { $0 != "<" } })
+        let all = try JSONSerialization.jsonObject(with: Data(data.utf8)) as? [[String: Any]]
+        #expect(all?.count == 150, "every open incident is in the page's data")
+        #expect(page.body.contains("<noscript><p class=\"error\">50 more open alarms"), "without the script, the page says what it cannot show")
+        // In queue order: the rows the server wrote are the data's first hundred.
+        let firstRow = try #require(page.body.range(of: "id=\"incident-").map { page.body[$0.upperBound...].prefix { $0 != "\"" } })
+        #expect((all?.first?["id"] as? Int).map(String.init) == String(firstRow))
+        await h.stopReceiver()
+    }
+
     @Test func everyPageAndTheEventStreamAreRefusedWithoutASession() async throws {
         let h = try await start()
         defer { Task { await h.stopReceiver() } }
