@@ -97,6 +97,7 @@ hil:
 bench: check-swift deps
 	$(SWIFT) build -c release
 	.build/release/panic-bench
+	PANIC_BIN_DIR=$(CURDIR)/.build/release $(PY) -m pytest -q -s Tests/integration/bench_console.py
 
 clean:
 	rm -rf .build $(VENV)
