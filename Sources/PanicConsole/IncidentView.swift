@@ -58,6 +58,10 @@ public struct IncidentView: Codable, Sendable, Equatable {
         }
     }
 
+    /// What `JSONEncoder` with snake-case keys and sorted keys would write
+    /// (a test holds the two equal), written by hand: a page of a thousand
+    /// open alarms is a thousand of these, and the encoder's key conversion
+    /// was most of the receiver's answer.
     static let encoder: JSONEncoder = {
         let e = JSONEncoder()
         e.keyEncodingStrategy = .convertToSnakeCase
@@ -66,5 +70,95 @@ public struct IncidentView: Codable, Sendable, Equatable {
     }()
 
     /// One line of JSON (no newline inside, as an event-stream `data:` needs).
-    public var json: String { (try? String(decoding: Self.encoder.encode(self), as: UTF8.self)) ?? "{}" }
+    public var json: String {
+        var w = JSONObjectWriter()
+        w.string("acknowledged_at", acknowledgedAt); w.string("acknowledged_by", acknowledgedBy)
+        w.int("area", area.map(Int64.init)); w.int("change", change); w.bool("clock_synchronized", clockSynchronized)
+        w.string("detail", detail); w.string("disposition", disposition); w.string("escalated_at", escalatedAt)
+        w.string("gateway_id", gatewayID); w.int("id", id); w.string("input", input); w.string("kind", kind)
+        w.string("location", location); w.string("note", note); w.string("occurred_at", occurredAt); w.int("occurred_ms", occurredMs)
+        w.raw("plan", "[" + plan.map { step in
+            var p = JSONObjectWriter()
+            p.string("done_at", step.doneAt); p.string("done_by", step.doneBy); p.string("text", step.text)
+            return p.finish()
+        }.joined(separator: ",") + "]")
+        w.int("presses", Int64(presses)); w.int("priority", Int64(priority)); w.string("received_at", receivedAt); w.int("received_ms", receivedMs)
+        w.string("resolved_at", resolvedAt); w.string("resolved_by", resolvedBy); w.string("restored_at", restoredAt)
+        w.string("site", site); w.string("state", state); w.bool("test", test); w.int("zone", zone.map(Int64.init))
+        return w.finish()
+    }
+}
+
+/// A JSON object written member by member, in the order given (sorted by
+/// the caller); absent optionals are left out, as `JSONEncoder` does.
+struct JSONObjectWriter {
+    private var out = "{"
+    private var first = true
+
+    private mutating func key(_ k: String) {
+        if !first { out += "," }
+        first = false
+        out += "\""
+        out += k
+        out += "\":"
+    }
+
+    mutating func string(_ k: String, _ v: String?) {
+        guard let v else { return }
+        key(k)
+        Self.quote(v, into: &out)
+    }
+
+    mutating func int(_ k: String, _ v: Int64?) {
+        guard let v else { return }
+        key(k)
+        out += String(v)
+    }
+
+    mutating func bool(_ k: String, _ v: Bool) {
+        key(k)
+        out += v ? "true" : "false"
+    }
+
+    mutating func raw(_ k: String, _ json: String) {
+        key(k)
+        out += json
+    }
+
+    mutating func finish() -> String { out + "}" }
+
+    /// A JSON string: quotes, backslashes and control characters escaped;
+    /// '/' too, as `JSONEncoder` does, and '<' (as \u003c), so that the
+    /// JSON can sit in an HTML script block as it is.
+    static func quote(_ s: String, into out: inout String) {
+        out += "\""
+        var plain = true
+        for b in s.utf8 where b < 0x20 || b == 0x22 || b == 0x5C || b == 0x2F || b == 0x3C { plain = false; break }
+        if plain {
+            out += s
+        } else {
+            for scalar in s.unicodeScalars {
+                switch scalar {
+                case "\"": out += "\\\""
+                case "\\": out += "\\\\"
+                case "/": out += "\\/"
+                // Never a '<' in the page's data block: no text from a gateway can end it.
+                case "<": out += "\\u003c"
+                case "\n": out += "\\n"
+                case "\r": out += "\\r"
+                case "\t": out += "\\t"
+                case "\u{08}": out += "\\b"
+                case "\u{0C}": out += "\\f"
+                default:
+                    if scalar.value < 0x20 {
+                        let hex = String(scalar.value, radix: 16)
+                        out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+                    } else {
+                        out.unicodeScalars.append(scalar)
+                    }
+                }
+            }
+        }
+        out += "\""
+    }
 }

@@ -73,7 +73,8 @@ enum Pages {
     /// The incidents as JSON inside a data block: no '<' can end the block
     /// (JSON allows the escape), so no text from a gateway can leave it.
     static func dataBlock(_ incidents: [IncidentView]) -> String {
-        ("[" + incidents.map(\.json).joined(separator: ",") + "]").replacingOccurrences(of: "<", with: "\\u003c")
+        // `IncidentView.json` writes every '<' as \u003c already.
+        "[" + incidents.map(\.json).joined(separator: ",") + "]"
     }
 
     static let dispositions = Disposition.allCases.map(\.rawValue)

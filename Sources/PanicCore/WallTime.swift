@@ -30,10 +30,19 @@ public struct WallTime: Comparable, Hashable, Sendable, Codable, CustomStringCon
         if micros < 0 { micros += 1_000_000; seconds -= 1 }
         var parts = tm()
         gmtime_r(&seconds, &parts)
-        return String(
-            format: "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ",
-            Int(parts.tm_year) + 1900, Int(parts.tm_mon) + 1, Int(parts.tm_mday),
-            Int(parts.tm_hour), Int(parts.tm_min), Int(parts.tm_sec), Int(micros))
+        // By hand, not String(format:): the console writes thousands at a time.
+        var out = ""
+        out.reserveCapacity(27)
+        func digits(_ v: Int, _ width: Int, _ after: String) {
+            let text = String(max(0, v))
+            if text.count < width { out += String(repeating: "0", count: width - text.count) }
+            out += text
+            out += after
+        }
+        digits(Int(parts.tm_year) + 1900, 4, "-"); digits(Int(parts.tm_mon) + 1, 2, "-"); digits(Int(parts.tm_mday), 2, "T")
+        digits(Int(parts.tm_hour), 2, ":"); digits(Int(parts.tm_min), 2, ":"); digits(Int(parts.tm_sec), 2, ".")
+        digits(Int(micros), 6, "Z")
+        return out
     }
 
     public var description: String { rfc3339 }

@@ -138,3 +138,19 @@ struct WireSafeDetailTests {
         #expect(Alert.wireSafeDetail("two\nlines") == "two\nlines")
     }
 }
+
+/// The receiver's and console's time text.
+@Suite struct RFC3339TextTests {
+    @Test(arguments: [
+        (Int64(0), "1970-01-01T00:00:00.000000Z"),
+        (1_796_000_000_123_456_789, "2026-11-30T00:53:20.123456Z"),
+        (951_782_400_000_001_000, "2000-02-29T00:00:00.000001Z"),
+        (9_223_372_036_854_775_807, "2262-04-11T23:47:16.854775Z"),
+        (-1_000, "1969-12-31T23:59:59.999999Z"),
+    ])
+    func timesAreWrittenZeroPaddedToTheMicrosecond(ns: Int64, text: String) {
+        #expect(WallTime(nanosecondsSinceEpoch: ns).rfc3339 == text)
+        // Read back where the parser takes the year (it refuses the far past and future).
+        if let back = WallTime(rfc3339: text) { #expect(back.nanosecondsSinceEpoch == ns / 1_000 * 1_000, "read back") }
+    }
+}

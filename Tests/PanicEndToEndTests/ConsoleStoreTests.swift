@@ -1,4 +1,5 @@
 import Foundation
+import PanicConfig
 import PanicConsole
 import PanicCore
 import PanicReceiverKit
@@ -219,6 +220,33 @@ import Testing
 
 /// What the console puts in a page or a CSV file.
 @Suite struct ConsoleEscapingTests {
+    /// An incident whose every text field holds what JSON must escape.
+    static func hostileView(steps: [IncidentStep], optionalsSet: Bool) -> IncidentView {
+        let nasty = "q\"uo\\te / <script>\u{1b}[2J\u{0}\u{7f}\n\r\t\u{08}\u{0C} é 🚨 \u{2028}"
+        let t = WallTime(nanosecondsSinceEpoch: 1_796_000_000_123_456_789)
+        let i = Incident(id: 42, change: 7, gatewayID: "gw-" + nasty, site: nasty, input: optionalsSet ? nasty : nil, kind: .panic, priority: 0,
+                         test: true, zone: optionalsSet ? -3 : nil, area: optionalsSet ? Int(Int32.max) : nil, firstAlertID: "a", occurredAt: t,
+                         receivedAt: t + .seconds(1), clockSynchronized: false, presses: 3, lastAt: t, restoredAt: optionalsSet ? t : nil,
+                         state: .acknowledged, acknowledgedBy: optionalsSet ? "olga" : nil, acknowledgedAt: optionalsSet ? t : nil,
+                         resolvedBy: nil, resolvedAt: nil, disposition: optionalsSet ? .falseAlarm : nil, note: optionalsSet ? nasty : nil,
+                         detail: nasty, escalatedAt: optionalsSet ? t : nil, steps: steps)
+        var console = ReceiverConfig.Console()
+        console.actionPlans = ["*": ["Call \"security\"", nasty]]
+        console.locations = [i.gatewayID: [nasty: "Room </script> 2"]]
+        return IncidentView(i, console: console)
+    }
+
+    @Test(arguments: [true, false]) func anIncidentsJSONIsWhatJSONEncoderWouldWrite(optionalsSet: Bool) throws {
+        let v = Self.hostileView(steps: [IncidentStep(step: 1, doneBy: "olga", doneAt: WallTime(secondsSinceEpoch: 1_796_000_100))], optionalsSet: optionalsSet)
+        let encoder = JSONEncoder()
+        encoder.keyEncodingStrategy = .convertToSnakeCase
+        encoder.outputFormatting = [.sortedKeys]
+        let expected = try JSONSerialization.jsonObject(with: encoder.encode(v)) as? NSDictionary
+        let written = try JSONSerialization.jsonObject(with: Data(v.json.utf8)) as? NSDictionary
+        #expect(written != nil && written == expected, "hand-written: \(v.json)")
+        #expect(!v.json.contains("\n") && !v.json.contains("<"), "one line, and no '<' to end the page's script block")
+    }
+
     @Test func markupInNamesIsText() {
         #expect(HTML.escape("<script>alert('x')</script> & \"q\"") == "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; &quot;q&quot;")
         #expect(HTML.escape("a\u{1b}[2Jb") == "a&#27;[2Jb")

@@ -6,8 +6,9 @@ PANIC_BIN_DIR=.build/release and merges its figures into
 
 - first edge → row in the operator's browser, 100 presses, `immediate`
   debounce (issue #13: p99 ≤ 50 ms);
-- the queue page, request → queue painted, with 1,000 open alarms, beside
-  the same page with an empty queue (issue #13: within 200 ms);
+- the queue page with 1,000 open alarms, request → first screen painted and
+  request → every row in the page, beside the same page with an empty queue
+  (issue #13: within 200 ms);
 - a new alarm's row among 1,000 (within 200 ms);
 - operator acknowledges → the lamp at the button lit and holding (p99 ≤ 2 s).
 """
@@ -88,7 +89,7 @@ def test_console_figures(tmp_path, procs):
         out["acknowledge_to_lamp_ms"] = summary(lamps)
 
         # The queue page: empty (the baseline), then with 1,000 open alarms.
-        empty = [load_queue(alice, base, 0)[0] for _ in range(10)]
+        empty = [load_queue(alice, base, 0)["painted"] for _ in range(10)]
         now_ns = time.time_ns()
         con = sqlite3.connect(rcv.database, timeout=10)
         with con:
@@ -102,8 +103,9 @@ def test_console_figures(tmp_path, procs):
         con.close()
         full = [load_queue(alice, base, 1000) for _ in range(10)]
         out["queue_empty_painted_ms"] = summary(empty)
-        out["queue_1000_painted_ms"] = summary([t[0] for t in full])
-        out["queue_1000_answer_ms"] = summary([t[1] for t in full])
+        out["queue_1000_first_screen_ms"] = summary([t["painted"] for t in full])
+        out["queue_1000_complete_ms"] = summary([t["complete"] for t in full])
+        out["queue_1000_answer_ms"] = summary([t["answer"] for t in full])
         session, csrf = api_session(alice, base)
         among = []
         for k in range(20):
@@ -119,10 +121,12 @@ def test_console_figures(tmp_path, procs):
     print(line("first edge -> row in the browser, empty queue", out["edge_to_row_ms"]))
     print(f"  target: p99 <= 50 ms: {'met' if out['edge_to_row_ms']['p99'] <= 50 else 'NOT met'}")
     print(line("queue page, request -> painted, empty queue (baseline)", out["queue_empty_painted_ms"]))
-    print(line("queue page, request -> painted, 1,000 open alarms", out["queue_1000_painted_ms"]))
+    print(line("queue page, 1,000 open alarms: first screen painted", out["queue_1000_first_screen_ms"]))
+    print(line("queue page, 1,000 open alarms: every row in the page", out["queue_1000_complete_ms"]))
     print(line("  of which the receiver's answer", out["queue_1000_answer_ms"]))
-    print(f"  target: renders within 200 ms: p50 {'met' if out['queue_1000_painted_ms']['p50'] <= 200 else 'NOT met'}, "
-          f"max {'met' if out['queue_1000_painted_ms']['max'] <= 200 else 'NOT met'}")
+    for what, key in (("first screen", "queue_1000_first_screen_ms"), ("every row", "queue_1000_complete_ms")):
+        s = out[key]
+        print(f"  target: renders within 200 ms ({what}): p50 {'met' if s['p50'] <= 200 else 'NOT met'}, max {'met' if s['max'] <= 200 else 'NOT met'}")
     print(line("first edge -> row, among 1,000 open alarms", out["edge_to_row_among_1000_ms"]))
     print(f"  target: within 200 ms: {'met' if out['edge_to_row_among_1000_ms']['max'] <= 200 else 'NOT met'} (max)")
     print(line("acknowledge -> lamp lit and holding", out["acknowledge_to_lamp_ms"]))

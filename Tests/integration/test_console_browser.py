@@ -190,17 +190,19 @@ def test_an_alarm_is_seen_acknowledged_and_resolved_live_by_two_operators(consol
     assert "bob" in alice.find_element(By.ID, "operators").text
 
 
-def load_queue(driver, base: str, rows: int) -> list[float]:
-    """Loads the queue page; [request → queue painted, request → answer
-    complete, HTML parse, script at DOMContentLoaded] in ms, from the
-    browser's own clock (Navigation Timing and the page's marks)."""
+def load_queue(driver, base: str, rows: int) -> dict[str, float]:
+    """Loads the queue page; in ms from the request, by the browser's own
+    clock (Navigation Timing and the page's marks): `painted` (the first
+    screen of the most urgent rows on the screen), `complete` (every row in
+    the page), `answer` (the receiver's answer received), `parse` (HTML
+    parsed)."""
     driver.get(base + "/console")
-    c.wait_until(lambda: driver.execute_script("return performance.getEntriesByName('queue-painted').length === 1"
-                                               " && Object.keys(window.panicSeen).length >= arguments[0]", rows), 20, f"{rows} rows painted")
-    return driver.execute_script(
-        "const t = performance.getEntriesByType('navigation')[0], p = performance.getEntriesByName('queue-painted')[0];"
-        " return [p.startTime - t.requestStart, t.responseEnd - t.requestStart, t.domInteractive - t.responseEnd,"
-        " t.domContentLoadedEventEnd - t.domInteractive];")
+    c.wait_until(lambda: driver.execute_script("return performance.getEntriesByName('queue-complete').length === 1"
+                                               " && Object.keys(window.panicSeen).length >= arguments[0]", rows), 20, f"{rows} rows drawn")
+    t = driver.execute_script(
+        "const t = performance.getEntriesByType('navigation')[0], m = n => performance.getEntriesByName(n)[0].startTime - t.requestStart;"
+        " return [m('queue-painted'), m('queue-complete'), t.responseEnd - t.requestStart, t.domInteractive - t.requestStart];")
+    return dict(zip(("painted", "complete", "answer", "parse"), t))
 
 
 def test_the_queue_with_a_thousand_open_alarms_stays_usable(console_rig):
@@ -208,7 +210,7 @@ def test_the_queue_with_a_thousand_open_alarms_stays_usable(console_rig):
     base = rcv.base_url
     log_in(alice, base, "alice", "alice's long password")
     # The baseline, in the same run: the same page with an empty queue.
-    empty_loads = [load_queue(alice, base, 0)[0] for _ in range(5)]
+    empty_loads = [load_queue(alice, base, 0)["painted"] for _ in range(5)]
     # 1,000 open alarms of other inputs, written as the receiver writes them.
     now_ns = time.time_ns()
     con = sqlite3.connect(rcv.database, timeout=10)
@@ -221,12 +223,13 @@ def test_the_queue_with_a_thousand_open_alarms_stays_usable(console_rig):
               now_ns - i * 1_000_000, now_ns, now_ns, "bulk") for i in range(1000)])
         con.execute("UPDATE incident_change SET n = ?", (n + 1000,))
     con.close()
-    loads, served = [], []
+    loads, complete, served = [], [], []
     for _ in range(5):
         t = load_queue(alice, base, 1000)
-        loads.append(t[0])
-        served.append(t[1])
-        print(f"  load {t[0]:.0f} ms: answer {t[1]:.0f}, parse {t[2]:.0f}, script {t[3]:.0f}")
+        loads.append(t["painted"])
+        complete.append(t["complete"])
+        served.append(t["answer"])
+        print(f"  first screen {t['painted']:.0f} ms, every row {t['complete']:.0f} ms: answer {t['answer']:.0f}, parsed {t['parse']:.0f}")
     rows = alice.execute_script("return Array.from(document.getElementById('queue-body').rows)"
                                 ".filter(r => r.textContent.includes('load site')).length")
     assert rows == 1000, rows
@@ -246,7 +249,7 @@ def test_the_queue_with_a_thousand_open_alarms_stays_usable(console_rig):
                             data={"disposition": "test"}, timeout=10).status_code == 200
         c.wait_until(lambda: row_state(alice, iid) is None, 10, "resolved row gone")
     print(f"\nempty queue (baseline): request → queue painted p50 {statistics.median(empty_loads):.0f} ms;"
-          f" 1,000 open alarms: request → queue painted p50 {statistics.median(loads):.0f} ms,"
+          f" 1,000 open alarms: request → first screen painted p50 {statistics.median(loads):.0f} ms, every row p50 {statistics.median(complete):.0f} ms,"
           f" max {max(loads):.0f} ms over {len(loads)} loads (of which the answer: p50 {statistics.median(served):.0f} ms); a new row among them: p50 {c.percentile(latencies, 50):.0f} ms,"
           f" max {max(latencies):.0f} ms over {len(latencies)} presses")
     # Figures for the record (the bench judges speed); usable means loaded and live.
