@@ -189,7 +189,8 @@ enum ConsoleAssets {
   // The server sent the most urgent rows, in order and complete: they are
   // only noted. The rest, in the same order after them, are drawn here from
   // the page's JSON (which the plan panel needs too): after the first screen
-  // is painted, in slices, so the most urgent alarms are on the screen
+  // is painted, a thousand at a time (each slice costs a layout; a longer
+  // queue must not hold the page for long), so the most urgent are on the screen
   // first. Any change from the stream draws all that is left at once before
   // it is placed, so the order holds.
   const loaded = Date.now();
@@ -210,7 +211,7 @@ enum ConsoleAssets {
   }
   function drawSlices() {
     if (!pending.length) { drawPending(0); return; }
-    drawPending(150);
+    drawPending(1000);
     setTimeout(drawSlices, 0);
   }
   // The marks are the tests' load figures: the first screen, and every row.

@@ -249,8 +249,8 @@ def test_the_queue_with_a_thousand_open_alarms_stays_usable(console_rig):
                             data={"disposition": "test"}, timeout=10).status_code == 200
         c.wait_until(lambda: row_state(alice, iid) is None, 10, "resolved row gone")
     print(f"\nempty queue (baseline): request → queue painted p50 {statistics.median(empty_loads):.0f} ms;"
-          f" 1,000 open alarms: request → first screen painted p50 {statistics.median(loads):.0f} ms, every row p50 {statistics.median(complete):.0f} ms,"
-          f" max {max(loads):.0f} ms over {len(loads)} loads (of which the answer: p50 {statistics.median(served):.0f} ms); a new row among them: p50 {c.percentile(latencies, 50):.0f} ms,"
+          f" 1,000 open alarms: request → first screen painted p50 {statistics.median(loads):.0f} ms (max {max(loads):.0f}),"
+          f" every row p50 {statistics.median(complete):.0f} ms (max {max(complete):.0f}) over {len(loads)} loads (of which the answer: p50 {statistics.median(served):.0f} ms); a new row among them: p50 {c.percentile(latencies, 50):.0f} ms,"
           f" max {max(latencies):.0f} ms over {len(latencies)} presses")
     # Figures for the record (the bench judges speed); usable means loaded and live.
     assert max(loads) <= 5000, f"page load {max(loads)} ms"
