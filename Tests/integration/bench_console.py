@@ -17,16 +17,14 @@ from __future__ import annotations
 
 import json
 import os
-import re
-import sqlite3
 import time
 from pathlib import Path
 
 import requests
 
 import conftest as c
-from test_console_browser import CONSOLE_TOML, add_operator, api_session, browser, load_queue, log_in, newest_incident, row_state
-from test_console_lamp import steady_since
+from test_console_browser import CONSOLE_TOML, add_open_alarms, add_operator, api_session, browser, load_queue, log_in, newest_incident, row_state
+from test_console_lamp import gateway_with_lamp, steady_since
 
 RESULTS = Path(os.environ.get("PANIC_BENCH_RESULTS", ".build/bench-results.json"))
 
@@ -44,14 +42,7 @@ def test_console_figures(tmp_path, procs):
     key = c.keygen(tmp_path / "gateway.key")
     rcv = c.start_receiver(procs, tmp_path, [key.public_b64], extra=CONSOLE_TOML)
     add_operator(rcv.config, "alice", "supervisor", "alice's long password")
-    setup = c.make_gateway(tmp_path, rcv.base_url, key=key, heartbeat_interval_s=30)
-    lamp_file = tmp_path / "lamp-btn"
-    text = re.sub(r'(source = \{ type = "simulated".*\}\n)', lambda m: m.group(1) + f'lamp = {{ type = "file", path = "{lamp_file}" }}\n',
-                  setup.config.read_text())
-    assert "lamp = " in text
-    setup.config.write_text(text)
-    c.start_gateway(procs, setup)
-    button = c.Button(setup.fifo)
+    button, lamp_file = gateway_with_lamp(tmp_path, procs, rcv.base_url, key)
     alice = browser()
     out: dict = {"build": str(c.BIN_DIR)}
     try:
@@ -90,17 +81,7 @@ def test_console_figures(tmp_path, procs):
 
         # The queue page: empty (the baseline), then with 1,000 open alarms.
         empty = [load_queue(alice, base, 0)["painted"] for _ in range(10)]
-        now_ns = time.time_ns()
-        con = sqlite3.connect(rcv.database, timeout=10)
-        with con:
-            n = con.execute("SELECT n FROM incident_change").fetchone()[0]
-            con.executemany(
-                "INSERT INTO incidents(change, gateway_id, site, input, kind, priority, test, occurred_at_ns, received_at_ns,"
-                " clock_synchronized, presses, last_at_ns, detail) VALUES(?,?,?,?,?,?,0,?,?,1,1,?,?)",
-                [(n + i + 1, c.GATEWAY_ID, "load site", f"input-{i}", "tamper" if i % 3 else "panic", 1 if i % 3 else 0,
-                  now_ns - i * 1_000_000, now_ns, now_ns, "bulk") for i in range(1000)])
-            con.execute("UPDATE incident_change SET n = ?", (n + 1000,))
-        con.close()
+        add_open_alarms(rcv.database, 1000)
         full = [load_queue(alice, base, 1000) for _ in range(10)]
         out["queue_empty_painted_ms"] = summary(empty)
         out["queue_1000_first_screen_ms"] = summary([t["painted"] for t in full])

@@ -190,6 +190,22 @@ def test_an_alarm_is_seen_acknowledged_and_resolved_live_by_two_operators(consol
     assert "bob" in alice.find_element(By.ID, "operators").text
 
 
+def add_open_alarms(db, n: int) -> None:
+    """`n` open alarms of other inputs (site "load site"), written into the
+    receiver's SQLite file as the receiver writes them."""
+    now_ns = time.time_ns()
+    con = sqlite3.connect(db, timeout=10)
+    with con:
+        change = con.execute("SELECT n FROM incident_change").fetchone()[0]
+        con.executemany(
+            "INSERT INTO incidents(change, gateway_id, site, input, kind, priority, test, occurred_at_ns, received_at_ns,"
+            " clock_synchronized, presses, last_at_ns, detail) VALUES(?,?,?,?,?,?,0,?,?,1,1,?,?)",
+            [(change + i + 1, c.GATEWAY_ID, "load site", f"input-{i}", "tamper" if i % 3 else "panic", 1 if i % 3 else 0,
+              now_ns - i * 1_000_000, now_ns, now_ns, "bulk") for i in range(n)])
+        con.execute("UPDATE incident_change SET n = ?", (change + n,))
+    con.close()
+
+
 def load_queue(driver, base: str, rows: int) -> dict[str, float]:
     """Loads the queue page; in ms from the request, by the browser's own
     clock (Navigation Timing and the page's marks): `painted` (the first
@@ -212,17 +228,7 @@ def test_the_queue_with_a_thousand_open_alarms_stays_usable(console_rig):
     # The baseline, in the same run: the same page with an empty queue.
     empty_loads = [load_queue(alice, base, 0)["painted"] for _ in range(5)]
     # 1,000 open alarms of other inputs, written as the receiver writes them.
-    now_ns = time.time_ns()
-    con = sqlite3.connect(rcv.database, timeout=10)
-    with con:
-        n = con.execute("SELECT n FROM incident_change").fetchone()[0]
-        con.executemany(
-            "INSERT INTO incidents(change, gateway_id, site, input, kind, priority, test, occurred_at_ns, received_at_ns,"
-            " clock_synchronized, presses, last_at_ns, detail) VALUES(?,?,?,?,?,?,0,?,?,1,1,?,?)",
-            [(n + i + 1, c.GATEWAY_ID, "load site", f"input-{i}", "tamper" if i % 3 else "panic", 1 if i % 3 else 0,
-              now_ns - i * 1_000_000, now_ns, now_ns, "bulk") for i in range(1000)])
-        con.execute("UPDATE incident_change SET n = ?", (n + 1000,))
-    con.close()
+    add_open_alarms(rcv.database, 1000)
     loads, complete, served = [], [], []
     for _ in range(5):
         t = load_queue(alice, base, 1000)

@@ -49,24 +49,34 @@ def add_operator(cfg, name: str = "olga", password: str = "olga's long password"
     assert cp.returncode == 0, cp.stderr
 
 
+def gateway_with_lamp(tmp_path, procs, uplink_url: str, key) -> tuple[c.Button, object]:
+    """A real `panic-gateway` whose simulated button has a file lamp; the
+    button and the lamp's file."""
+    setup = c.make_gateway(tmp_path, uplink_url, key=key, heartbeat_interval_s=30)
+    lamp_file = tmp_path / "lamp-btn"
+    text = re.sub(r'(source = \{ type = "simulated".*\}\n)', lambda m: m.group(1) + f'lamp = {{ type = "file", path = "{lamp_file}" }}\n',
+                  setup.config.read_text())
+    assert "lamp = " in text
+    setup.config.write_text(text)
+    c.start_gateway(procs, setup)
+    return c.Button(setup.fifo), lamp_file
+
+
+def console_login(base_url: str, name: str = "olga", password: str = "olga's long password") -> tuple[requests.Session, str]:
+    """Signs in through the console's login form; the session and its CSRF token."""
+    web = requests.Session()
+    r = web.post(f"{base_url}/console/login", data={"name": name, "password": password}, timeout=10)
+    assert r.status_code == 200 and "Alarm queue" in r.text, (r.status_code, r.text[:300])
+    return web, re.search(r'<meta name="csrf" content="([^"]+)"', r.text).group(1)
+
+
 def test_the_lamp_follows_the_operator_within_two_seconds(tmp_path, procs, receiver_engine):
     key = c.keygen(tmp_path / "gateway.key")
     rcv = c.start_receiver(procs, tmp_path, [key.public_b64], extra=CONSOLE_TOML, engine=receiver_engine)
     # Added while the receiver runs: the operator is in the store, not in its memory.
     add_operator(rcv.config)
-    setup = c.make_gateway(tmp_path, rcv.base_url, key=key, heartbeat_interval_s=30)
-    lamp_file = tmp_path / "lamp-btn"
-    text = setup.config.read_text()
-    text = re.sub(r'(source = \{ type = "simulated".*\}\n)', lambda m: m.group(1) + f'lamp = {{ type = "file", path = "{lamp_file}" }}\n', text)
-    assert "lamp = " in text
-    setup.config.write_text(text)
-    c.start_gateway(procs, setup)
-    button = c.Button(setup.fifo)
-
-    web = requests.Session()
-    r = web.post(f"{rcv.base_url}/console/login", data={"name": "olga", "password": "olga's long password"}, timeout=10)
-    assert r.status_code == 200 and "Alarm queue" in r.text, (r.status_code, r.text[:300])
-    csrf = re.search(r'<meta name="csrf" content="([^"]+)"', r.text).group(1)
+    button, lamp_file = gateway_with_lamp(tmp_path, procs, rcv.base_url, key)
+    web, csrf = console_login(rcv.base_url)
 
     assert lamp(lamp_file) == "0\n", "off at start"
     latencies, off_latencies = [], []

@@ -22,7 +22,7 @@ import requests
 
 import conftest as c
 from pg import postgres_toml
-from test_console_lamp import CONSOLE_TOML, add_operator, lamp, steady_since
+from test_console_lamp import CONSOLE_TOML, add_operator, console_login, gateway_with_lamp, steady_since
 
 
 class EventStream:
@@ -67,19 +67,8 @@ def test_two_replicas_are_one_console_and_the_lamp_follows_an_acknowledgement_ma
                          extra=CONSOLE_TOML)
     add_operator(b.config)
 
-    setup = c.make_gateway(tmp_path, a.base_url, key=key, heartbeat_interval_s=30)
-    lamp_file = tmp_path / "lamp-btn"
-    text = setup.config.read_text()
-    text = re.sub(r'(source = \{ type = "simulated".*\}\n)', lambda m: m.group(1) + f'lamp = {{ type = "file", path = "{lamp_file}" }}\n', text)
-    assert "lamp = " in text
-    setup.config.write_text(text)
-    c.start_gateway(procs, setup)
-    button = c.Button(setup.fifo)
-
-    web = requests.Session()
-    r = web.post(f"{b.base_url}/console/login", data={"name": "olga", "password": "olga's long password"}, timeout=10)
-    assert r.status_code == 200 and "Alarm queue" in r.text, (r.status_code, r.text[:300])
-    csrf = re.search(r'<meta name="csrf" content="([^"]+)"', r.text).group(1)
+    button, lamp_file = gateway_with_lamp(tmp_path, procs, a.base_url, key)
+    web, csrf = console_login(b.base_url)
     # The session is the database's: replica A knows it too.
     r = web.get(f"{a.base_url}/console/api/incidents", timeout=10)
     assert r.status_code == 200, f"a session made on replica B is refused by replica A: {r.status_code}"
