@@ -88,9 +88,11 @@ extension OperatorConsole {
     }
 
     static func filters(_ request: Request) -> (String?, String?) {
-        let q = request.uri.queryParameters
-        let site = q.get("site").flatMap { $0.isEmpty ? nil : String($0.prefix(200)) }
-        let gateway = q.get("gateway").flatMap { $0.isEmpty ? nil : String($0.prefix(200)) }
+        // Decoded as a form is: the history form sends "Embassy A" as
+        // `site=Embassy+A`, and the query parameters leave the '+' a '+'.
+        let q = FormFields.parse(request.uri.query ?? "")
+        let site = q["site"].flatMap { $0.isEmpty ? nil : String($0.prefix(200)) }
+        let gateway = q["gateway"].flatMap { $0.isEmpty ? nil : String($0.prefix(200)) }
         return (site, gateway)
     }
 

@@ -101,6 +101,15 @@ def test_two_replicas_are_one_console_and_the_lamp_follows_an_acknowledgement_ma
     assert seen[-1] <= 2000, f"press -> event on the other replica over 2 s: {seen}"
     assert lit[-1] <= 2000 + 1100, f"acknowledge -> lamp steady over 2 s (+ the 1.1 s it must hold): {lit}"
 
+    # History from the database, filtered by site or not, on either replica.
+    for base, query in ((b.base_url, "?site=integration+test+bench"), (a.base_url, ""), (a.base_url, "?gateway=" + c.GATEWAY_ID)):
+        r = web.get(f"{base}/console/history.csv{query}", timeout=10)
+        assert r.status_code == 200, (query, r.status_code, r.text[:200])
+        panic_lines = [l for l in r.text.splitlines()[1:] if ",panic," in l]
+        assert len(panic_lines) == 10 and all(",resolved,olga," in l for l in panic_lines), (query, r.text[:600])
+    r = web.get(f"{a.base_url}/console/history.csv?site=no+such+site", timeout=10)
+    assert r.status_code == 200 and len(r.text.splitlines()) == 1, r.text[:300]
+
     rows = c.query(a.database, "SELECT state, acknowledged_by, resolved_by, count(*) FROM incidents WHERE kind = 'panic' GROUP BY 1, 2, 3")
     assert rows == [("resolved", "olga", "olga", 10)], rows
     audit = c.query(a.database, "SELECT action, count(*) FROM audit WHERE operator = 'olga' GROUP BY 1 ORDER BY 1")
