@@ -52,10 +52,20 @@ struct Keys: ParsableCommand {
 
     struct Generate: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Write a new Ed25519 key (mode 0600, never overwriting) and print its public key.")
-        @Option(help: "Where to write it.") var out: String
+        @Option(name: .shortAndLong, help: "The gateway's configuration: without --out, the key goes to its key_file.")
+        var config: String = GatewayConfig.defaultPath
+        @Option(help: "Where to write it (default: the configuration's key_file, /var/lib/panic-gateway/gateway.key unless set).")
+        var out: String?
         @Flag(help: "JSON instead of text.") var json = false
 
         func run() throws {
+            let out: String
+            if let given = self.out { out = given } else {
+                do { out = try GatewayConfig.load(path: config).keyFile } catch {
+                    FileHandle.standardError.write(Data("panicctl: cannot read \(config) to find its key_file (\(error)); fix it, or say where the key goes with --out PATH\n".utf8))
+                    throw ExitCode(Exit.configInvalid)
+                }
+            }
             let key = SigningKey.generate()
             do { try KeyFile.create(key, at: out) }
             catch { FileHandle.standardError.write(Data("panicctl: \(error)\n".utf8)); throw ExitCode(Exit.keyProblem) }

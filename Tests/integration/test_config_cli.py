@@ -17,6 +17,7 @@ from conftest import binary, gateway_toml, keygen, make_gateway, run, start_gate
 
 EXIT_CONFIG_INVALID = 2
 EXIT_KEY_PROBLEM = 3
+PANICCTL_EXIT_KEY_PROBLEM = 5   # panicctl's own code (Sources/panicctl/ControlClient.swift)
 
 
 def valid_config(tmp_path: Path) -> str:
@@ -162,6 +163,37 @@ def test_keygen_never_overwrites(tmp_path):
     assert cp.returncode == EXIT_KEY_PROBLEM
     assert "already exists" in cp.stderr
     assert key.path.read_bytes() == before
+
+
+def test_panicctl_keys_generate_writes_the_configured_key_file(tmp_path):
+    """docs/INSTALL.md step 3 runs `panicctl keys generate` with no --out; it
+    used to stop at "Missing expected argument '--out <out>'" (found by the
+    appliance-install HIL scenario). The key goes to the configuration's
+    key_file, mode 0600, and its public half is printed; a second run refuses
+    to overwrite it."""
+    cfg = tmp_path / "gateway.toml"
+    cfg.write_text(valid_config(tmp_path))
+    key_path = tmp_path / "gateway.key"
+    cp = run([binary("panicctl"), "keys", "generate", "--config", str(cfg)], timeout=30)
+    assert cp.returncode == 0, cp.stderr
+    assert f"key file:    {key_path} (mode 0600)" in cp.stdout
+    public = re.search(r"^public key:  (\S+)$", cp.stdout, re.M).group(1)
+    assert stat.S_IMODE(key_path.stat().st_mode) == 0o600
+    private = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
+    raw = private.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    import base64
+    assert base64.b64encode(raw).decode() == public
+    before = key_path.read_bytes()
+    again = run([binary("panicctl"), "keys", "generate", "--config", str(cfg)], timeout=30)
+    assert again.returncode == PANICCTL_EXIT_KEY_PROBLEM and "already exists" in again.stderr
+    assert key_path.read_bytes() == before
+
+
+def test_panicctl_keys_generate_without_a_readable_config_says_to_pass_out(tmp_path):
+    cp = run([binary("panicctl"), "keys", "generate", "--config", str(tmp_path / "missing.toml")], timeout=30)
+    assert cp.returncode == EXIT_CONFIG_INVALID
+    assert "--out PATH" in cp.stderr and "missing.toml" in cp.stderr
+    assert not list(tmp_path.iterdir())
 
 
 def test_a_dc09_only_gateway_counts_its_destination(tmp_path, procs):
