@@ -97,6 +97,11 @@ def test_sighup_applies_inputs_live_and_refuses_a_broken_file(tmp_path, procs):
                  10, "a trouble alert reports the refused reload")
     assert gw.alive(), "the daemon keeps running"
     assert "inputs[2].kind" in gw.stderr()
+    # One journal entry at error priority: the line naming the mistake carries the
+    # <3> prefix itself (journald splits at newlines; a continuation line was logged
+    # at the default priority and `journalctl -p err` did not show what was wrong).
+    refused = [line for line in gw.stderr().splitlines() if "reload refused; the running configuration stays" in line]
+    assert len(refused) == 1 and refused[0].startswith("<3>") and "inputs[2].kind" in refused[0], refused
     time.sleep(0.1)
     button.press()
     c.wait_until(lambda: len([r for r in rows() if r.get("input") == "btn" and r["kind"] == "panic"]) == 2,
