@@ -62,7 +62,7 @@ public final class AlertWriter: @unchecked Sendable {
     }
 
     public func start() {
-        let t = Thread { [self] in self.run() }
+        let t = Thread { [self] in nameCurrentThread("outbox-writer"); self.run() }
         t.name = "outbox-writer"
         state.update { $0.running = true }
         t.start()

@@ -34,7 +34,7 @@ public final class ControlServer: Service, @unchecked Sendable {
     public func run() async throws {
         try bind()
         let fd = listenFD
-        let thread = Thread { [self] in acceptLoop(fd) }
+        let thread = Thread { [self] in nameCurrentThread("control-accept"); acceptLoop(fd) }
         thread.name = "control-accept"
         thread.start()
         try? await gracefulShutdown()

@@ -63,7 +63,7 @@ public final class MetricsService: Service, @unchecked Sendable {
 
     public func run() async throws {
         let fd = try listen()
-        let thread = Thread { [self] in serve(fd) }
+        let thread = Thread { [self] in nameCurrentThread("metrics"); serve(fd) }
         thread.name = "metrics"
         thread.start()
         logger.info("metrics served", metadata: ["address": "\(host):\(port)"])

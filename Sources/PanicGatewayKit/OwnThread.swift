@@ -1,4 +1,5 @@
 import Foundation
+import PanicPlatform
 
 /// Runs `body`, which blocks (it waits for another thread, opens devices,
 /// commits to disk), on a thread of its own and awaits its result, so no
@@ -6,7 +7,7 @@ import Foundation
 /// shutdown and reload steps, not for anything per event.
 func onOwnThread<T: Sendable>(_ name: String, _ body: @escaping @Sendable () -> T) async -> T {
     await withCheckedContinuation { (c: CheckedContinuation<T, Never>) in
-        let t = Thread { c.resume(returning: body()) }
+        let t = Thread { nameCurrentThread(name); c.resume(returning: body()) }
         t.name = name
         t.start()
     }

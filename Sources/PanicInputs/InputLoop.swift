@@ -192,7 +192,7 @@ public final class InputLoop: @unchecked Sendable {
     /// first attempt to open (so "ready" means the inputs are open, and a
     /// button held at start has been read).
     public func start() {
-        let t = Thread { [self] in self.run() }
+        let t = Thread { [self] in nameCurrentThread("input-loop"); self.run() }
         t.name = "input-loop"
         t.qualityOfService = .userInteractive
         thread = t

@@ -1,6 +1,7 @@
 """Operations (issue 7): Prometheus metrics on loopback, and logs that never
 carry secrets — neither the private key nor any signature sent."""
 import base64
+import os
 import re
 import time
 
@@ -62,3 +63,19 @@ def test_logs_never_carry_the_private_key_or_a_signature(tmp_path, procs, record
         value = sig.split("=:", 1)[1].rstrip(":")
         assert value not in logs and value[:24] not in logs
     button.close()
+
+
+def test_the_daemons_threads_carry_their_names_for_the_kernel(tmp_path, procs):
+    """`top -H`, `ps -L`, a core dump and the watchdog scenario (which stops the input
+    loop's thread alone) find threads by /proc/PID/task/TID/comm. Foundation's
+    Thread.name did not reach the kernel: every thread was "panic-gateway" or a
+    libdispatch name (found by the appliance-watchdog HIL scenario)."""
+    setup = c.make_gateway(tmp_path, "http://127.0.0.1:9")
+    gw = c.start_gateway(procs, setup)
+    names = {}
+    for t in os.listdir(f"/proc/{gw.popen.pid}/task"):
+        with open(f"/proc/{gw.popen.pid}/task/{t}/comm") as f:
+            name = f.read().strip()
+        names[name] = names.get(name, 0) + 1
+    assert "input-loop" in names and "outbox-writer" in names and "control-accept" in names, names
+    assert gw.terminate() == 0, gw.describe()
