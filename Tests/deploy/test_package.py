@@ -345,10 +345,16 @@ def test_first_start_notifies_systemd(first_start):
 
 # --- removal and purge (a root of their own) --------------------------------
 
-def test_remove_keeps_state_purge_drops_config(deb, tmp_path):
+def test_remove_keeps_state_purge_removes_it_keeping_the_outbox_aside(deb, tmp_path):
+    """Issue 15: `remove` keeps /var/lib/panic-gateway; `purge` removes it and the
+    user — but the outbox, which may hold undelivered alarms, is moved to
+    /var/backups/panic-gateway/ and the receiver's records are never removed."""
     root, _ = install_into_fresh_root(deb, tmp_path)
     try:
         (root / "var/lib/panic-gateway/gateway.key").write_text("stand-in for the identity key\n")
+        (root / "var/lib/panic-gateway/outbox.db").write_text("stand-in for the outbox\n")
+        (root / "var/lib/panic-receiver").mkdir(exist_ok=True)
+        (root / "var/lib/panic-receiver/receiver.db").write_text("stand-in for the receiver's records\n")
         with chroot_mounts(root):
             chroot(root, "dpkg", "-r", "panic-gateway", timeout=120)
             assert not (root / "usr/bin/panic-gateway").exists()
@@ -359,9 +365,16 @@ def test_remove_keeps_state_purge_drops_config(deb, tmp_path):
             cp = chroot(root, "dpkg", "-P", "panic-gateway", timeout=120)
             assert not (root / "etc/panic-gateway/gateway.toml").exists(), "purge removes conffiles"
             assert not (root / "etc/systemd/system/multi-user.target.wants/panic-gateway.service").exists()
-            assert (root / "var/lib/panic-gateway/gateway.key").exists(), "purge keeps the identity key and outbox"
-            assert "kept /var/lib/panic-gateway" in cp.stdout + cp.stderr
-            assert "panic-gateway" in passwd(root), "system users stay (files may still belong to them)"
+            assert not (root / "var/lib/panic-gateway").exists(), "purge removes the gateway's state and key"
+            kept = list((root / "var/backups/panic-gateway").glob("outbox-*/outbox.db"))
+            assert len(kept) == 1 and kept[0].read_text() == "stand-in for the outbox\n", kept
+            assert kept[0].parent.name in cp.stdout + cp.stderr, "purge says where the outbox went"
+            users = passwd(root)
+            assert "panic-gateway" not in users, "purge removes the gateway's user"
+            assert "panic-gateway" not in groups(root), "and its group"
+            assert "panic-receiver" in users, "the receiver's user stays while its records do"
+            assert (root / "var/lib/panic-receiver/receiver.db").exists()
+            assert "kept /var/lib/panic-receiver" in cp.stdout + cp.stderr
     finally:
         remove_root(root)
 
