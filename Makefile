@@ -13,7 +13,7 @@ APT_PACKAGES := libgpiod-dev libudev-dev gpiod udev socat libsqlite3-dev sqlite3
 # Python packages for test peers (independent implementations).
 PY_PACKAGES := pytest selenium==4.51.0 http-message-signatures requests cryptography pymodbus==3.16.1 pyserial==3.5 pysiaalarm==3.2.2 psycopg[binary]==3.2.13
 
-.PHONY: all check-swift deps build demo test test-swift test-integration test-deploy check-libgpiod2 check-udev-rules hil deb bench fuzz test-fuzz clean
+.PHONY: all check-swift deps build demo test test-swift test-integration test-deploy check-libgpiod2 check-udev-rules hil hil-long deb bench fuzz test-fuzz clean
 
 all: build
 
@@ -51,7 +51,9 @@ demo: check-swift build
 ## test: unit and end-to-end tests in Swift, then integration tests in Python
 test: check-swift deps
 	$(SWIFT) build --build-tests
-	$(MAKE) --no-print-directory test-swift test-integration test-deploy check-libgpiod2 check-udev-rules test-fuzz hil
+	@set -e; t0=$$(date +%s); for t in test-swift test-integration test-deploy check-libgpiod2 check-udev-rules test-fuzz hil; do \
+		s=$$(date +%s); $(MAKE) --no-print-directory $$t; echo "make test: $$t passed in $$(( $$(date +%s) - s )) s"; done; \
+		echo "make test: all stages passed in $$(( $$(date +%s) - t0 )) s (after the build)"
 
 # One test at a time: a few time-driven tests (the watchdog's) still run on
 # the real clock, and parallel tests doing seconds of synchronous SQLite work
@@ -92,6 +94,11 @@ check-udev-rules:
 hil:
 	bash hil/prepare.sh
 	HIL_GATEWAY_BIN=$(CURDIR)/$(BIN)/panic-gateway HIL_RECEIVER_BIN=$(CURDIR)/$(BIN)/panic-receiver HIL_PANICCTL_BIN=$(CURDIR)/$(BIN)/panicctl bash hil/run.sh
+
+## hil-long: the appliance's power-cut scenario with 50 cuts (make test runs 10)
+hil-long:
+	bash hil/prepare.sh
+	HIL_POWER_CUTS=50 HIL_GATEWAY_BIN=$(CURDIR)/$(BIN)/panic-gateway HIL_RECEIVER_BIN=$(CURDIR)/$(BIN)/panic-receiver HIL_PANICCTL_BIN=$(CURDIR)/$(BIN)/panicctl bash hil/run.sh appliance-power-cuts
 
 ## bench: release build; latency and throughput with percentiles
 bench: check-swift deps

@@ -12,9 +12,10 @@ t_start=$(hil_now)
 mkdir -p "$HIL_CACHE"
 
 # 1. Packages that do not depend on the kernel ABI.
+# qemu-utils (qemu-img) and debootstrap: the Debian guest of the appliance scenarios.
 # libgpiod-dev: gpioread links it statically; sqlite3: the guest reads the outbox and the
 # receiver's database; e2fsprogs: mkfs.ext4 for gateway-power-cut's virtio disk.
-base_pkgs=(qemu-system-x86 busybox-static cpio gpiod libgpiod-dev sqlite3 e2fsprogs gcc libc6-dev make xz-utils kmod)
+base_pkgs=(qemu-system-x86 qemu-utils debootstrap busybox-static cpio gpiod libgpiod-dev sqlite3 e2fsprogs gcc libc6-dev make xz-utils kmod)
 command -v python3 >/dev/null || base_pkgs+=(python3)
 hil_apt_install "${base_pkgs[@]}"
 

@@ -11,6 +11,7 @@
 set -uo pipefail
 export PYTHONDONTWRITEBYTECODE=1
 source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/debian/image.sh"
 
 extra_bins=(${HIL_BINARIES:-})
 keep=0
@@ -114,6 +115,47 @@ build_initramfs() {
   (cd "$root" && find . | cpio -o -H newc --quiet | gzip -1) > "$out"
 }
 
+# build_debian_guest WORK: the Debian guest of a GUEST=debian scenario: the cached base
+# image (built on first use), a qcow2 overlay of it for this run, and a payload disk
+# (ext4, read-only in the guest, mounted at /hil): the scenario, the guest helpers, the
+# static tools, the project's .deb (and its +hil1 upgrade) and the scenario's FILES.
+HIL_DEBIAN_IMAGE=""; HIL_DEBIAN_INITRD=""; HIL_DEBS=""
+build_debian_guest() {
+  local work=$1 p f deb miss=""
+  if [ -z "$HIL_DEBIAN_IMAGE" ]; then
+    HIL_DEBIAN_IMAGE=$(hil_debian_image) || { echo "$HIL_DEBIAN_IMAGE"; HIL_DEBIAN_IMAGE=""; return 1; }
+    HIL_DEBIAN_INITRD=$(hil_debian_initrd) || { echo "$HIL_DEBIAN_INITRD"; HIL_DEBIAN_INITRD=""; return 1; }
+  fi
+  if [ -z "$HIL_DEBS" ]; then
+    HIL_DEBS=$(hil_debian_debs "$(dirname "${HIL_GATEWAY_BIN:-$HIL_REPO/.build/debug/panic-gateway}")") || { echo "$HIL_DEBS"; HIL_DEBS=""; return 1; }
+  fi
+  deb=${HIL_DEBS%% *}
+  # Every dependency of the package must be in the image (the guest has no network).
+  for p in $(dpkg-deb -f "$deb" Depends | tr ',' '\n' | sed 's/|.*//; s/(.*//' | awk 'NF{print $1}'); do
+    grep -q "^$p " "${HIL_DEBIAN_IMAGE%.img}.manifest" || miss="$miss $p"
+  done
+  [ -z "$miss" ] || { echo "the guest image lacks the package's dependencies:$miss (add them to hil/debian/packages)"; return 1; }
+  qemu-img create -q -f qcow2 -F raw -b "$HIL_DEBIAN_IMAGE" "$work/root.qcow2" || { echo "qemu-img create failed"; return 1; }
+  local pl=$work/payload
+  rm -rf "$pl"; mkdir -p "$pl/bin" "$pl/debs"
+  install -m 755 "$sdir/guest.sh" "$pl/scenario.sh"
+  install -m 644 "$HIL_DIR/guest/lib.sh" "$pl/lib.sh"
+  install -m 644 "$HIL_DIR/guest/gateway.sh" "$pl/gateway.sh"
+  install -m 644 "$HIL_DIR/debian/guest.sh" "$pl/debian.sh"
+  cp "$HIL_HELPERS"/* "$pl/bin/"
+  ln "$deb" "$pl/debs/panic-gateway.deb" 2>/dev/null || cp "$deb" "$pl/debs/panic-gateway.deb"
+  ln "${HIL_DEBS##* }" "$pl/debs/panic-gateway-upgrade.deb" 2>/dev/null || cp "${HIL_DEBS##* }" "$pl/debs/panic-gateway-upgrade.deb"
+  for f in "${FILES[@]}"; do   # "HOSTPATH=GUESTPATH" (GUESTPATH under /hil)
+    [ -e "${f%%=*}" ] || { echo "file ${f%%=*} not found"; return 1; }
+    mkdir -p "$pl$(dirname "${f#*=}")"; cp -rL "${f%%=*}" "$pl${f#*=}"
+  done
+  echo "$GUEST_TIMEOUT" > "$pl/timeout"
+  local mb; mb=$(du -sm "$pl" | cut -f1)
+  truncate -s "$(( mb + 64 ))M" "$work/payload.img"
+  mkfs.ext4 -q -F -L hilpayload -d "$pl" "$work/payload.img" || { echo "mkfs.ext4 of the payload failed"; return 1; }
+  rm -rf "$pl"
+}
+
 for name in "${names[@]}"; do
   t_sc=$(hil_now)
   sdir=$HIL_DIR/scenarios/$name
@@ -125,7 +167,7 @@ for name in "${names[@]}"; do
   sock=$(mktemp -d "${TMPDIR:-/tmp}/hil.XXXXXX"); SOCKDIRS+=("$sock")
   # Scenario settings (see hil/README.md). Defaults first.
   BINARIES=(); MODULES=(); QEMU_ARGS=(); FILES=(); REQUIRES=(); GUEST_TIMEOUT=90; HOST_TIMEOUT=150; MEMORY=512
-  PANIC_BINS=(); REBOOT=0
+  PANIC_BINS=(); REBOOT=0; GUEST=busybox
   unset -f scenario_setup
   HIL_SOCK=$sock HIL_WORK=$work
   # shellcheck disable=SC1090
@@ -141,6 +183,12 @@ for name in "${names[@]}"; do
     command -v "$b" >/dev/null || [ -x "$b" ] || missing="$missing binary $b not found;"
   done
   if [ -n "$missing" ]; then report FAIL "$name" "cannot run:${missing%;}"; continue; fi
+  if [ "$GUEST" = debian ]; then
+    [ -n "$accel" ] || accel=$(hil_pick_accel)
+    if ! build_debian_guest "$work" > "$work/debian-guest.log" 2>&1; then
+      report FAIL "$name" "Debian guest: $(tail -n1 "$work/debian-guest.log") (log: $work/debian-guest.log)"; continue
+    fi
+  fi
   # The project's binaries, copied now (they may be rebuilt under us) and stripped.
   for b in "${PANIC_BINS[@]}"; do
     case "$b" in
@@ -160,8 +208,17 @@ for name in "${names[@]}"; do
     fi
   fi
 
-  if ! err=$(build_initramfs "$work/root" "$work/initrd.gz" 2>&1); then
-    report FAIL "$name" "initramfs: $(echo "$err" | tail -n1)"; continue
+  if [ "$GUEST" = debian ]; then
+    boot_args=(-kernel "$HIL_KERNEL" -initrd "$HIL_DEBIAN_INITRD"
+      -append "root=/dev/vda rw console=ttyS0 panic=-1 loglevel=3 systemd.show_status=error"
+      -drive "file=$work/root.qcow2,if=virtio,format=qcow2,cache=none"
+      -drive "file=$work/payload.img,if=virtio,format=raw,readonly=on")
+  else
+    if ! err=$(build_initramfs "$work/root" "$work/initrd.gz" 2>&1); then
+      report FAIL "$name" "initramfs: $(echo "$err" | tail -n1)"; continue
+    fi
+    boot_args=(-kernel "$HIL_KERNEL" -initrd "$work/initrd.gz"
+      -append "console=ttyS0 panic=-1 loglevel=3")
   fi
   [ "$keep" = 1 ] || rm -rf "$work/root" "$work/bin"
   [ -n "$accel" ] || accel=$(hil_pick_accel)
@@ -173,8 +230,7 @@ for name in "${names[@]}"; do
     -nodefaults -no-user-config -display none "${reboot_args[@]}" -nic none
     -chardev "file,id=con,path=$work/console.log" -serial chardev:con
     -qmp "unix:$sock/qmp.sock,server=on,wait=off"
-    -kernel "$HIL_KERNEL" -initrd "$work/initrd.gz"
-    -append "console=ttyS0 panic=-1 loglevel=3"
+    "${boot_args[@]}"
     "${QEMU_ARGS[@]}")
   printf '%q ' "${qemu_cmd[@]}" > "$work/qemu.cmd"
   : > "$work/console.log"
@@ -188,7 +244,7 @@ for name in "${names[@]}"; do
     hpid=$!; HIL_PIDS+=("$hpid")
   fi
   wait "$qpid"; qrc=$?
-  [ "$keep" = 1 ] || rm -f "$work/initrd.gz" "$work/disk.img"   # large; --keep keeps them
+  [ "$keep" = 1 ] || rm -f "$work/initrd.gz" "$work/disk.img" "$work/root.qcow2" "$work/payload.img"   # large; --keep keeps them
   hrc=0
   if [ -n "$hpid" ]; then
     # The guest is gone: the host driver has a few seconds to notice and finish.
