@@ -23,6 +23,25 @@ public struct Heartbeat: Codable, Sendable, Equatable {
         public init(name: String, state: String) { self.name = name; self.state = state }
     }
 
+    /// What a gateway says in its first heartbeats after it started, until one
+    /// is acknowledged: when it started and how its previous run ended. A run
+    /// that ended without a graceful shutdown (a crash, systemd's watchdog,
+    /// `kill -9`, a power cut) is `unclean`.
+    public struct RestartNotice: Codable, Sendable, Equatable {
+        /// `clean` (a graceful stop, or the first start) or `unclean`.
+        public var previousStop: String
+        public var startedAt: WallTime
+        public init(previousStop: String, startedAt: WallTime) {
+            self.previousStop = previousStop
+            self.startedAt = startedAt
+        }
+        public static let clean = "clean", unclean = "unclean"
+        enum CodingKeys: String, CodingKey {
+            case previousStop = "previous_stop"
+            case startedAt = "started_at"
+        }
+    }
+
     public var version: Int
     /// A fresh UUIDv7: the signature's nonce.
     public var id: String
@@ -41,11 +60,14 @@ public struct Heartbeat: Codable, Sendable, Equatable {
     /// During a key rotation: the public key (base64) that will sign next,
     /// announced under the current key's signature.
     public var nextPublicKey: String?
+    /// Set in the heartbeats after a start until one is acknowledged (absent
+    /// from older gateways).
+    public var restart: RestartNotice?
 
     public init(
         id: String, gatewayID: String, site: String, sentAt: WallTime, intervalSeconds: Int,
         lastSequence: Int64, queue: [QueueState], inputs: [InputState], clockSynchronized: Bool,
-        evictedTelemetry: Int64, nextPublicKey: String? = nil
+        evictedTelemetry: Int64, nextPublicKey: String? = nil, restart: RestartNotice? = nil
     ) {
         self.version = 1
         self.id = id
@@ -60,10 +82,11 @@ public struct Heartbeat: Codable, Sendable, Equatable {
         self.clockSynchronized = clockSynchronized
         self.evictedTelemetry = evictedTelemetry
         self.nextPublicKey = nextPublicKey
+        self.restart = restart
     }
 
     enum CodingKeys: String, CodingKey {
-        case version, id, kind, site, queue, inputs
+        case version, id, kind, site, queue, inputs, restart
         case gatewayID = "gateway_id"
         case sentAt = "sent_at"
         case intervalSeconds = "interval_s"

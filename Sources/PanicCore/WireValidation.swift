@@ -74,6 +74,9 @@ extension Heartbeat {
         guard WireLimits.counter.contains(lastSequence) else { return "last_sequence must be from 0 to \(WireLimits.counter.upperBound)" }
         guard WireLimits.counter.contains(evictedTelemetry) else { return "evicted_telemetry must be from 0 to \(WireLimits.counter.upperBound)" }
         guard WireLimits.queueEntries.contains(queue.count) else { return "at most 64 queue entries" }
+        if let r = restart {
+            guard r.previousStop == RestartNotice.clean || r.previousStop == RestartNotice.unclean else { return "restart.previous_stop must be clean or unclean" }
+        }
         for q in queue {
             guard WireLimits.isIdentifier(q.destination) else { return "queue destination must be 1 to 64 of A-Z a-z 0-9 . _ -" }
             guard q.pending >= 0, q.pending <= 1 << 53 else { return "queue pending must be from 0 to \(1 << 53)" }

@@ -40,6 +40,8 @@ public final class Gateway: Sendable {
     /// its own `DeliveryService`.
     public let destinations: [DeliveryService]
     let logger: Logger
+    /// Removed after a graceful shutdown; found at the next start otherwise.
+    let runMarker: RunMarker
 
     /// - Parameters:
     ///   - sources: replaces the configured source of the inputs named (the
@@ -56,6 +58,13 @@ public final class Gateway: Sendable {
         self.config = config
         self.logger = logger
         try FileManager.default.createDirectory(atPath: config.stateDirectory, withIntermediateDirectories: true)
+        let (marker, markerProblem) = RunMarker.begin(stateDirectory: config.stateDirectory, startedAt: clock.wallNow())
+        self.runMarker = marker
+        if let markerProblem { logger.warning("run marker not written; the next start cannot tell how this run ended", metadata: ["cause": "\(markerProblem)"]) }
+        if marker.previousStop == Heartbeat.RestartNotice.unclean {
+            logger.warning("the previous run did not stop cleanly (a crash, the watchdog, kill -9 or a power cut); the receiver is told")
+        }
+        let restart = Heartbeat.RestartNotice(previousStop: marker.previousStop, startedAt: clock.wallNow())
         let outbox = try Outbox(path: config.outboxPath, destinations: config.destinationNames, maximumTelemetry: config.maximumTelemetry,
                                 reserveBytes: config.outboxReserveBytes)
         self.outbox = outbox
@@ -126,7 +135,7 @@ public final class Gateway: Sendable {
             let heartbeat: @Sendable () -> Heartbeat? = {
                 Self.heartbeat(config: config, uplink: u, outbox: outbox, loop: loop, clock: clock, ids: ids)
             }
-            let channel = try HTTPSChannel(config: u, signer: signer, clock: clock, heartbeat: heartbeat)
+            let channel = try HTTPSChannel(config: u, signer: signer, clock: clock, heartbeat: heartbeat, restart: restart)
             destinations.append(try DeliveryService(
                 channel: channel, outbox: outbox, clock: clock, logger: logger,
                 onDelivered: { delivered(u.name, $0, $1) }, onTrouble: { trouble(u.name, $0, $1) }))
@@ -224,6 +233,7 @@ public final class Gateway: Sendable {
         let group = ServiceGroup(configuration: .init(
             services: all.map { .init(service: $0) }, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
+        runMarker.end()
     }
 
     static func heartbeat(config: GatewayConfig, uplink: UplinkConfig, outbox: Outbox, loop: InputLoop, clock: any GatewayClock, ids: AlertIDGenerator) -> Heartbeat? {

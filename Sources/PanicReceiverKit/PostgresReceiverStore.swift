@@ -171,12 +171,26 @@ public final class PostgresReceiverStore: ReceiverStore {
     public func recordHeartbeat(_ beat: Heartbeat, at now: WallTime, nonceCreated: Int64, forgetNoncesBefore: Int64) async throws -> Bool? {
         let online = ReceiverWording.online(beat)
         let queued = Int64(beat.queue.map(\.pending).max() ?? 0)
+        let restarted = beat.restart.map(ReceiverWording.restarted)
         return try await timed("record heartbeat") { [client, logger] in
             let q: PostgresQuery = """
                 SELECT panic_record_heartbeat(\(beat.gatewayID), \(beat.id), \(nonceCreated), \(now.nanosecondsSinceEpoch),
                   \(Int64(beat.intervalSeconds)), \(beat.lastSequence), \(queued), \(online), \(beat.site), \(beat.clockSynchronized))
                 """
-            let answer = try await client.query(q, logger: logger).collect().first?.decode(String.self)
+            let answer: String?
+            if let restarted {
+                // The heartbeat and its restart event in one transaction: a
+                // replayed heartbeat (its nonce seen) records neither.
+                answer = try await client.withTransaction(logger: logger) { tx in
+                    let a = try await tx.query(q, logger: logger).collect().first?.decode(String.self)
+                    if a != "replay" {
+                        try await tx.query("INSERT INTO events(at_ns, gateway_id, type, text) VALUES(\(now.nanosecondsSinceEpoch), \(beat.gatewayID), 'restart', \(restarted))", logger: logger)
+                    }
+                    return a
+                }
+            } else {
+                answer = try await client.query(q, logger: logger).collect().first?.decode(String.self)
+            }
             switch answer {
             case "replay": return nil
             case "was-silent": return true

@@ -26,6 +26,14 @@ enum ReceiverWording {
         "first heartbeat (interval \(beat.intervalSeconds) s, last sequence \(beat.lastSequence))"
     }
 
+    /// The event a gateway's restart notice becomes. Only the validated
+    /// `previous_stop` and the time are taken from the wire.
+    static func restarted(_ notice: Heartbeat.RestartNotice) -> String {
+        notice.previousStop == Heartbeat.RestartNotice.unclean
+            ? "restarted at \(notice.startedAt.rfc3339) after an unclean stop (a crash, its watchdog, kill -9 or a power cut)"
+            : "restarted at \(notice.startedAt.rfc3339) after a clean stop (or its first start)"
+    }
+
     static func silent(quietSeconds: Int64, interval: Int64, n: Int) -> String {
         "no heartbeat for \(quietSeconds) s (interval \(interval) s × \(n))"
     }

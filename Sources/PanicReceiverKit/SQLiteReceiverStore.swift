@@ -103,6 +103,7 @@ public final class SQLiteReceiverStore: ReceiverStore, @unchecked Sendable {
                 try Self.recordReturn(db, gatewayID: beat.gatewayID, at: now)
             }
             if first { try log(db, now, beat.gatewayID, "online", ReceiverWording.online(beat)) }
+            if let r = beat.restart { try log(db, now, beat.gatewayID, "restart", ReceiverWording.restarted(r)) }
             let clockChanged = try Self.recordClock(db, gatewayID: beat.gatewayID, site: beat.site, synchronized: beat.clockSynchronized, at: now)
             return (wasSilent, wasSilent || clockChanged)
         }

@@ -23,12 +23,17 @@ public final class HTTPSChannel: DeliveryChannel {
     private let answering = Locked(0)
     /// Whether the receiver takes batches (until it says it does not).
     private let batching = Locked(true)
+    /// Sent in every heartbeat until one is acknowledged (2xx): the receiver
+    /// records the restart once per start (twice at most, when an answer is lost).
+    private let restartToReport: Locked<Heartbeat.RestartNotice?>
 
-    public init(config: UplinkConfig, signer: SignerBox, clock: any GatewayClock, heartbeat: @escaping @Sendable () -> Heartbeat?) throws {
+    public init(config: UplinkConfig, signer: SignerBox, clock: any GatewayClock, heartbeat: @escaping @Sendable () -> Heartbeat?,
+                restart: Heartbeat.RestartNotice? = nil) throws {
         self.config = config
         self.transport = try HTTPSTransport(config: config, signer: signer)
         self.clock = clock
         self.makeHeartbeat = heartbeat
+        self.restartToReport = Locked(restart)
     }
 
     public var destination: String { config.name }
@@ -112,10 +117,14 @@ public final class HTTPSChannel: DeliveryChannel {
     }
 
     public func heartbeat(on path: DeliveryPath, clockOffset: Nanoseconds) async -> AttemptResult {
-        guard let beat = makeHeartbeat() else { return .refused("no heartbeat to send") }
+        guard var beat = makeHeartbeat() else { return .refused("no heartbeat to send") }
+        let restart = restartToReport.value
+        beat.restart = restart
         let body: [UInt8]
         do { body = try WireFormat.encode(beat) } catch { return .refused("heartbeat cannot be encoded: \(error)") }
-        return await postOne("/v1/heartbeats", body: body, nonce: beat.id, clockOffset: clockOffset)
+        let result = await postOne("/v1/heartbeats", body: body, nonce: beat.id, clockOffset: clockOffset)
+        if restart != nil, case .delivered = result { restartToReport.value = nil }
+        return result
     }
 
     private func post(

@@ -4,6 +4,8 @@ order, after restart."""
 
 from __future__ import annotations
 
+import time
+
 from conftest import (
     GATEWAY_ID,
     UPLINK_NAME,
@@ -92,3 +94,21 @@ def test_alerts_survive_kill9_and_arrive_once_in_order(tmp_path, procs, receiver
         return query(rx.database, "SELECT reported_sequence, queued FROM gateways WHERE id = ?", (GATEWAY_ID,))
     wait_until(lambda: gateway_row() == [(ALERTS, 0)], 10, "a heartbeat reporting the queue drained",
                diagnostics=lambda: str(gateway_row()))
+
+    # The restart after the kill reaches the receiver once, as an unclean stop
+    # (issue 15: the control room learns a gateway crashed, was killed by its
+    # watchdog or lost power — a 60 s heartbeat would not even show a silence).
+    def restarts():
+        return [r[0] for r in query(rx.database, "SELECT text FROM events WHERE type = 'restart' AND gateway_id = ? ORDER BY number", (GATEWAY_ID,))]
+    wait_until(lambda: restarts(), 10, "the restart after kill -9 recorded", diagnostics=lambda: gw2.describe())
+    assert "the previous run did not stop cleanly" in gw2.stderr()
+    # A graceful stop and start: recorded as clean; the heartbeats after the first
+    # acknowledged one carry no notice, so each start is one event.
+    assert gw2.terminate() == 0, gw2.describe()
+    gw3 = start_gateway(procs, setup)
+    wait_until(lambda: len(restarts()) >= 2, 10, "the restart after a clean stop recorded", diagnostics=lambda: gw3.describe())
+    time.sleep(2.5)  # two more heartbeats (interval 1 s)
+    texts = restarts()
+    assert len(texts) == 2, texts
+    assert "after an unclean stop" in texts[0] and "after a clean stop" in texts[1], texts
+    assert "did not stop cleanly" not in gw3.stderr()

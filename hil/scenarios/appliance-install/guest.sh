@@ -199,7 +199,8 @@ if [ "$HIL_BOOT" = 2 ]; then
   flip "$PULL_B0" down >/dev/null 2>&1
   hil_rx_wait "json_extract(CAST(body AS TEXT), '\$.input') = 'vault' AND kind = 'restore'" 2 10000 "the vault release after the restart"
   hil_wait_count "$RXDB" "SELECT count(*) FROM events WHERE type = 'back'" 1 15000 > /dev/null || true
-  hil_sql "$RXDB" "SELECT '@@HIL rx-event type=' || type || ' text=' || replace(text, ' ', '_') FROM events WHERE type IN ('silent', 'back')"
+  hil_wait_count "$RXDB" "SELECT count(*) FROM events WHERE type = 'restart' AND text LIKE '%unclean%'" 1 15000 > /dev/null || true
+  hil_sql "$RXDB" "SELECT '@@HIL rx-event type=' || type || ' text=' || replace(text, ' ', '_') FROM events WHERE type IN ('silent', 'back', 'restart')"
 
   # --- 5. upgrade over undelivered alerts: the receiver down, two presses (four alerts).
   PID=$(hil_prop $GW_UNIT MainPID)

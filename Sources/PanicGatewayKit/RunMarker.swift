@@ -1,0 +1,49 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Foundation
+import PanicCore
+
+/// How the previous run of the daemon ended, from a marker file in the state
+/// directory: made (and synced, with its directory) when a run starts,
+/// removed once a graceful shutdown has finished. Found at start, it means the
+/// previous run never got that far: a crash, systemd's watchdog, `kill -9`,
+/// a power cut. The receiver is told in the first heartbeats
+/// (`Heartbeat.RestartNotice`), so the control room sees that a gateway restarted.
+public struct RunMarker: Sendable {
+    public let path: String
+    /// `clean` when no marker was there (a graceful stop, or the first start).
+    public let previousStop: String
+
+    /// Looks for the marker left by the previous run, then writes this run's.
+    /// A marker that cannot be written is logged by the caller and costs only
+    /// the next start's report.
+    public static func begin(stateDirectory: String, startedAt: WallTime) -> (RunMarker, writeError: String?) {
+        let path = stateDirectory + "/running"
+        let previous = access(path, F_OK) == 0 ? Heartbeat.RestartNotice.unclean : Heartbeat.RestartNotice.clean
+        let marker = RunMarker(path: path, previousStop: previous)
+        let text = "pid \(getpid()) started \(startedAt.rfc3339)\n"
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o640)
+        guard fd >= 0 else { return (marker, "cannot write \(path): \(String(cString: strerror(errno)))") }
+        let wrote = text.utf8CString.withUnsafeBufferPointer { write(fd, $0.baseAddress, $0.count - 1) }
+        let synced = fsync(fd) == 0
+        close(fd)
+        syncDirectory(stateDirectory)
+        guard wrote >= 0, synced else { return (marker, "cannot write \(path): \(String(cString: strerror(errno)))") }
+        return (marker, nil)
+    }
+
+    /// After a graceful shutdown: the next start reports a clean stop.
+    public func end() {
+        unlink(path)
+        syncDirectory((path as NSString).deletingLastPathComponent)
+    }
+
+    private static func syncDirectory(_ dir: String) {
+        let d = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard d >= 0 else { return }
+        _ = fsync(d)
+        close(d)
+    }
+    private func syncDirectory(_ dir: String) { Self.syncDirectory(dir) }
+}
