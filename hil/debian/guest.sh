@@ -141,3 +141,14 @@ hil_sim() {
   HIL_CHIP=$(cat "$d/bank0/chip_name"); HIL_SIMDEV=$(cat "$d/dev_name")
   [ -c "/dev/$HIL_CHIP" ] || hil_fail "/dev/$HIL_CHIP of $1 is not there"
 }
+
+# hil_rx_up_and_drain TIMEOUT_S AFTER: starts the receiver, waits for /readyz, then until
+# the outbox has nothing pending (fails naming AFTER: "the restart", "the upgrade", …).
+hil_rx_up_and_drain() {
+  systemctl start "$RX_UNIT"; hil_wait_ready_rx 30000
+  local deadline=$(( $(monotime) + $1 * 1000000000 ))
+  while [ "$(hil_sql "$OUTBOX" "SELECT count(*) FROM deliveries WHERE state = 'pending'")" != 0 ]; do
+    [ "$(monotime)" -lt "$deadline" ] || { hil_journal_marks "$GW_UNIT" gateway-journal 30; hil_fail "alerts still pending $1 s after $2"; }
+    usleep 50000
+  done
+}

@@ -136,12 +136,7 @@ $(hil_gpio_input reception hil-a 1 3)"
   t0=$(monotime)
   systemctl restart $GW_UNIT || hil_fail "systemctl restart failed"
   t1=$(monotime)
-  systemctl start $RX_UNIT; hil_wait_ready_rx 20000
-  deadline=$(( $(monotime) + 30000000000 ))
-  while [ "$(hil_sql "$OUTBOX" "SELECT count(*) FROM deliveries WHERE state = 'pending'")" != 0 ]; do
-    [ "$(monotime)" -lt "$deadline" ] || hil_fail "alerts still pending 30 s after the restart"
-    usleep 50000
-  done
+  hil_rx_up_and_drain 30 "the restart"
   hil_mark restarted restart_ms=$(( (t1 - t0) / 1000000 )) new_pid="$(hil_prop $GW_UNIT MainPID)" old_pid="$PID" \
     n_restarts="$(hil_prop $GW_UNIT NRestarts)"
   hil_sql "$RXDB" "SELECT '@@HIL rx-after-restart seq=' || sequence || ' id=' || id || ' kind=' || kind FROM alerts WHERE sequence > $s0 ORDER BY rowid"
@@ -222,12 +217,7 @@ if [ "$HIL_BOOT" = 2 ]; then
     conf_kept="$([ "$(sha256sum < /etc/panic-gateway/gateway.toml | cut -c1-16)" = "$conf_before" ] && echo yes || echo no)" \
     dpkg_dist="$(ls /etc/panic-gateway/ | grep -c dpkg-)" old_pid="$PID" new_pid="$(hil_prop $GW_UNIT MainPID)" \
     active="$(systemctl is-active $GW_UNIT)"
-  systemctl start $RX_UNIT; hil_wait_ready_rx 20000
-  deadline=$(( $(monotime) + 30000000000 ))
-  while [ "$(hil_sql "$OUTBOX" "SELECT count(*) FROM deliveries WHERE state = 'pending'")" != 0 ]; do
-    [ "$(monotime)" -lt "$deadline" ] || hil_fail "alerts still pending 30 s after the upgrade"
-    usleep 50000
-  done
+  hil_rx_up_and_drain 30 "the upgrade"
   hil_sql "$RXDB" "SELECT '@@HIL rx-after-upgrade seq=' || sequence || ' id=' || id FROM alerts WHERE sequence > $s0 ORDER BY rowid"
   hil_sql "$RXDB" "SELECT '@@HIL rx-dup id=' || id || ' n=' || count(*) FROM alerts GROUP BY gateway_id, id HAVING count(*) > 1"
   hil_sql "$RXDB" "SELECT '@@HIL rx-seq-event type=' || type FROM events WHERE type IN ('gap', 'seq-reuse')"

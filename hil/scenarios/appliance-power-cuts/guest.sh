@@ -25,12 +25,7 @@ else
   if [ "$HIL_BOOT" -gt "$CUTS" ]; then
     # The last boot: the receiver comes back; everything accepted is delivered.
     t0=$(monotime)
-    systemctl start $RX_UNIT; hil_wait_ready_rx 30000
-    deadline=$(( $(monotime) + 90000000000 ))
-    while [ "$(hil_sql "$OUTBOX" "SELECT count(*) FROM deliveries WHERE state = 'pending'")" != 0 ]; do
-      [ "$(monotime)" -lt "$deadline" ] || { hil_journal_marks $GW_UNIT gateway-journal 30; hil_fail "alerts still pending 90 s after the receiver came back"; }
-      usleep 50000
-    done
+    hil_rx_up_and_drain 90 "the receiver came back"
     hil_mark delivered boot="$HIL_BOOT" ms=$(( ($(monotime) - t0) / 1000000 ))
     hil_sql "$RXDB" "SELECT '@@HIL rx-alert seq=' || sequence || ' id=' || id || ' kind=' || kind FROM alerts ORDER BY rowid"
     hil_sql "$RXDB" "SELECT '@@HIL rx-event type=' || type || ' text=' || replace(text, ' ', '_') FROM events WHERE type IN ('gap', 'seq-reuse')"
