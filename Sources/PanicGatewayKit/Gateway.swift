@@ -58,13 +58,14 @@ public final class Gateway: Sendable {
         self.config = config
         self.logger = logger
         try FileManager.default.createDirectory(atPath: config.stateDirectory, withIntermediateDirectories: true)
-        let (marker, markerProblem) = RunMarker.begin(stateDirectory: config.stateDirectory, startedAt: clock.wallNow())
+        let started = clock.wallNow()
+        let (marker, markerProblem) = RunMarker.begin(stateDirectory: config.stateDirectory, startedAt: started)
         self.runMarker = marker
         if let markerProblem { logger.warning("run marker not written; the next start cannot tell how this run ended", metadata: ["cause": "\(markerProblem)"]) }
         if marker.previousStop == Heartbeat.RestartNotice.unclean {
             logger.warning("the previous run did not stop cleanly (a crash, the watchdog, kill -9 or a power cut); the receiver is told")
         }
-        let restart = Heartbeat.RestartNotice(previousStop: marker.previousStop, startedAt: clock.wallNow())
+        let restart = Heartbeat.RestartNotice(previousStop: marker.previousStop, startedAt: started)
         let outbox = try Outbox(path: config.outboxPath, destinations: config.destinationNames, maximumTelemetry: config.maximumTelemetry,
                                 reserveBytes: config.outboxReserveBytes)
         self.outbox = outbox

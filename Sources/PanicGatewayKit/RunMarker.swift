@@ -36,7 +36,7 @@ public struct RunMarker: Sendable {
     /// After a graceful shutdown: the next start reports a clean stop.
     public func end() {
         unlink(path)
-        syncDirectory((path as NSString).deletingLastPathComponent)
+        Self.syncDirectory((path as NSString).deletingLastPathComponent)
     }
 
     private static func syncDirectory(_ dir: String) {
@@ -45,5 +45,4 @@ public struct RunMarker: Sendable {
         _ = fsync(d)
         close(d)
     }
-    private func syncDirectory(_ dir: String) { Self.syncDirectory(dir) }
 }
