@@ -22,14 +22,16 @@ public struct RunMarker: Sendable {
         let path = stateDirectory + "/running"
         let previous = access(path, F_OK) == 0 ? Heartbeat.RestartNotice.unclean : Heartbeat.RestartNotice.clean
         let marker = RunMarker(path: path, previousStop: previous)
-        let text = "pid \(getpid()) started \(startedAt.rfc3339)\n"
+        let text = Array("pid \(getpid()) started \(startedAt.rfc3339)\n".utf8)
+        func failure() -> String { "cannot write \(path): \(String(cString: strerror(errno)))" }
         let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o640)
-        guard fd >= 0 else { return (marker, "cannot write \(path): \(String(cString: strerror(errno)))") }
-        let wrote = text.utf8CString.withUnsafeBufferPointer { write(fd, $0.baseAddress, $0.count - 1) }
-        let synced = fsync(fd) == 0
-        close(fd)
+        guard fd >= 0 else { return (marker, failure()) }
+        defer { close(fd) }
+        // The reason is taken where the call failed, before close() can change errno.
+        let wrote = text.withUnsafeBufferPointer { write(fd, $0.baseAddress, $0.count) }
+        guard wrote == text.count else { return (marker, wrote < 0 ? failure() : "cannot write \(path): short write") }
+        guard fsync(fd) == 0 else { return (marker, failure()) }
         syncDirectory(stateDirectory)
-        guard wrote >= 0, synced else { return (marker, "cannot write \(path): \(String(cString: strerror(errno)))") }
         return (marker, nil)
     }
 

@@ -11,9 +11,3 @@ public func nameCurrentThread(_ name: String) {
     _ = cpanic_set_thread_name(bytes)
 }
 
-/// The calling thread's kernel name (for tests and diagnostics).
-public func currentThreadName() -> String {
-    var buf = [CChar](repeating: 0, count: 16)
-    guard cpanic_get_thread_name(&buf) == 0 else { return "" }
-    return String(decoding: buf.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-}

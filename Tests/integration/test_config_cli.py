@@ -3,6 +3,7 @@ reported as FILE:LINE: KEY: MESSAGE with the documented exit codes."""
 
 from __future__ import annotations
 
+import base64
 import os
 import re
 import stat
@@ -181,7 +182,6 @@ def test_panicctl_keys_generate_writes_the_configured_key_file(tmp_path):
     assert stat.S_IMODE(key_path.stat().st_mode) == 0o600
     private = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
     raw = private.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-    import base64
     assert base64.b64encode(raw).decode() == public
     before = key_path.read_bytes()
     again = run([binary("panicctl"), "keys", "generate", "--config", str(cfg)], timeout=30)

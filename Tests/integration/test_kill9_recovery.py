@@ -4,8 +4,6 @@ order, after restart."""
 
 from __future__ import annotations
 
-import time
-
 from conftest import (
     GATEWAY_ID,
     UPLINK_NAME,
@@ -107,7 +105,12 @@ def test_alerts_survive_kill9_and_arrive_once_in_order(tmp_path, procs, receiver
     assert gw2.terminate() == 0, gw2.describe()
     gw3 = start_gateway(procs, setup)
     wait_until(lambda: len(restarts()) >= 2, 10, "the restart after a clean stop recorded", diagnostics=lambda: gw3.describe())
-    time.sleep(2.5)  # two more heartbeats (interval 1 s)
+    # Two more heartbeats stored after it (each moves last_heartbeat_ns): they carry no notice.
+    def last_beat():
+        return query(rx.database, "SELECT last_heartbeat_ns FROM gateways WHERE id = ?", (GATEWAY_ID,))[0][0]
+    for _ in range(2):
+        seen = last_beat()
+        wait_until(lambda: last_beat() != seen, 10, "the next heartbeat", diagnostics=lambda: gw3.describe())
     texts = restarts()
     assert len(texts) == 2, texts
     assert "after an unclean stop" in texts[0] and "after a clean stop" in texts[1], texts

@@ -13,28 +13,26 @@ HIL_GW_ID=hil-gw
 # hil_prop UNIT PROPERTY: one property of a unit (systemctl show -P).
 hil_prop() { systemctl show -P "$2" "$1"; }
 
-# hil_wait_active UNIT TIMEOUT_MS: waits until UNIT is active; returns 1 on timeout.
-hil_wait_active() {
-  local deadline=$(( $(monotime) + $2 * 1000000 ))
-  while [ "$(systemctl is-active "$1")" != active ]; do
+# hil_until TIMEOUT_MS CMD...: runs CMD every 20 ms until it succeeds; returns 1 on timeout.
+hil_until() {
+  local deadline=$(( $(monotime) + $1 * 1000000 )); shift
+  until "$@"; do
     [ "$(monotime)" -lt "$deadline" ] || return 1
     usleep 20000
   done
 }
 
+# hil_wait_active UNIT TIMEOUT_MS: waits until UNIT is active; returns 1 on timeout.
+hil_is_active() { [ "$(systemctl is-active "$1")" = active ]; }
+hil_wait_active() { hil_until "$2" hil_is_active "$1"; }
+
 # hil_journal_marks UNIT TAG [N]: the last N (20) journal lines of UNIT as markers.
 hil_journal_marks() { journalctl -u "$1" -n "${3:-20}" -o short-monotonic --no-pager 2>&1 | tr -d '\r' | sed "s/^/@@HIL $2 /"; }
 
-# hil_wait_journal UNIT REGEX TIMEOUT_MS [SINCE_CURSOR_FILE]: waits until UNIT's journal
-# (this boot) has a line matching REGEX (grep -E).
-hil_wait_journal() {
-  local deadline=$(( $(monotime) + $3 * 1000000 ))
-  while :; do
-    journalctl -b -u "$1" -o cat --no-pager 2>/dev/null | grep -qE "$2" && return 0
-    [ "$(monotime)" -lt "$deadline" ] || return 1
-    usleep 50000
-  done
-}
+# hil_wait_journal UNIT REGEX TIMEOUT_MS: waits until UNIT's journal (this boot) has a
+# line matching REGEX (grep -E).
+hil_journal_has() { journalctl -b -u "$1" -o cat --no-pager 2>/dev/null | grep -qE "$2"; }
+hil_wait_journal() { hil_until "$3" hil_journal_has "$1" "$2"; }
 
 # hil_rx_count WHERE: alerts the receiver stored that match the SQL condition.
 hil_rx_count() { hil_sql "$RXDB" "SELECT count(*) FROM alerts WHERE $1" 2>/dev/null || echo 0; }
@@ -96,12 +94,9 @@ EOT
   systemctl start "$RX_UNIT" || { hil_journal_marks "$RX_UNIT" receiver-journal; hil_fail "systemctl start $RX_UNIT failed"; }
   hil_wait_ready_rx 20000
 }
+hil_rx_ready() { busybox wget -q -O /dev/null http://127.0.0.1:8080/readyz 2>/dev/null; }
 hil_wait_ready_rx() {
-  local deadline=$(( $(monotime) + $1 * 1000000 ))
-  until busybox wget -q -O /dev/null http://127.0.0.1:8080/readyz 2>/dev/null; do
-    [ "$(monotime)" -lt "$deadline" ] || { hil_journal_marks "$RX_UNIT" receiver-journal; hil_fail "the receiver is not ready within $1 ms"; }
-    usleep 50000
-  done
+  hil_until "$1" hil_rx_ready || { hil_journal_marks "$RX_UNIT" receiver-journal; hil_fail "the receiver is not ready within $1 ms"; }
 }
 
 # hil_gpio_sim_unit: a oneshot unit that makes the rig's gpio-sim chips at every boot

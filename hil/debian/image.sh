@@ -9,7 +9,7 @@
 #
 # The base image is cached in .build/hil/debian/ under a key of its recipe (this file,
 # hil/debian/packages, hil/debian/rootfs/, the kernel ABI, gpio-sim-oot.ko): a change
-# to any of them builds a new one (≈ 3–5 min: debootstrap and apt-get from Debian's
+# to any of them builds a new one (≈ 75 s here: debootstrap and apt-get from Debian's
 # archive), and the old one is dropped. Scenarios never write to it: each boots a qcow2
 # overlay of its own. The project's .deb is not in the image: scenarios install it
 # with dpkg -i from their payload disk, as an installer would.
@@ -118,7 +118,7 @@ hil_debian_initrd() {
 mount -t proc proc /proc; mount -t sysfs sysfs /sys; mount -t devtmpfs devtmpfs /dev
 while read -r ko; do insmod "/lib/modules/$ko" 2>/dev/null; done < /modules
 i=0; while [ ! -b /dev/vda ] && [ $i -lt 500 ]; do usleep 10000; i=$((i + 1)); done
-# fsck as a box's initramfs would (a power cut leaves a journal to replay; mount does that).
+# No fsck here: after a power cut the kernel replays ext4's journal at mount.
 mount -t ext4 -o rw /dev/vda /newroot || { echo "@@HIL-FAIL initramfs: cannot mount /dev/vda"; poweroff -f; }
 umount /proc /sys
 mount --move /dev /newroot/dev

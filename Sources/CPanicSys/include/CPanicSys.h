@@ -25,7 +25,6 @@ static inline int cpanic_errno(void) { return errno; }
 
 // The calling thread's name for the kernel (comm, 15 bytes and a NUL).
 static inline int cpanic_set_thread_name(const char *name) { return prctl(PR_SET_NAME, (unsigned long)name, 0, 0, 0); }
-static inline int cpanic_get_thread_name(char *buf16) { return prctl(PR_GET_NAME, (unsigned long)buf16, 0, 0, 0); }
 
 static inline int cpanic_epoll_create(void) { return epoll_create1(EPOLL_CLOEXEC); }
 static inline int cpanic_epoll_add(int ep, int fd, uint32_t events, uint64_t token) {
